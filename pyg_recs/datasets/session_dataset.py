@@ -1,0 +1,198 @@
+import os.path as osp
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch_geometric.data import Data, InMemoryDataset
+
+from pyg_recs.data.safe_pickle import safe_load
+from pyg_recs.data.session_graph import flatten_sessions, sessions_to_graphs
+from pyg_recs.io import atomic_json_dump, atomic_torch_save
+
+Examples = Tuple[List[List[int]], List[int]]
+
+SPLITS = ('train', 'valid', 'test')
+
+
+class SessionDataset(InMemoryDataset):
+    r"""Session-based recommendation data in the format distributed with
+    `SR-GNN <https://github.com/CRIPAC-DIG/SR-GNN>`_ and most later papers
+    (NARM, STAMP, GCE-GNN, ...): two pickles :obj:`train.txt` and
+    :obj:`test.txt` in :obj:`root/raw`, each holding a tuple
+    :obj:`(list_of_sessions, list_of_next_items)` of prefix examples.
+
+    Every example becomes a session graph (see
+    :func:`pyg_recs.data.sessions_to_graphs`) built once in :meth:`process`.
+    Item ids are remapped to :obj:`0, ..., num_items - 1` in sorted order of
+    the original ids (:obj:`item_ids[i]` is the original id of item
+    :obj:`i`); for the usual 1-based SR-GNN files this is :obj:`id - 1`.
+    The last :obj:`val_ratio` of the training examples (the most recent
+    ones in these files) form the :obj:`'valid'` split used for model
+    selection; :obj:`'test'` is only for reporting.
+
+    Pickles are read with a restricted unpickler that admits only lists,
+    tuples, ints and strs.
+
+    Args:
+        root (str): Root directory where the dataset should be saved.
+        split (str, optional): :obj:`'train'`, :obj:`'valid'` or
+            :obj:`'test'`. (default: :obj:`'train'`)
+        val_ratio (float, optional): The share of training examples held
+            out for validation. (default: :obj:`0.1`)
+        transform (callable, optional): A function/transform that takes in
+            a :class:`~torch_geometric.data.Data` object and returns a
+            transformed version, applied on every access.
+            (default: :obj:`None`)
+        pre_transform (callable, optional): A function/transform applied
+            before saving to disk. (default: :obj:`None`)
+        force_reload (bool, optional): Whether to re-process the dataset.
+            (default: :obj:`False`)
+    """
+    url: Optional[str] = None
+
+    def __init__(
+        self,
+        root: str,
+        split: str = 'train',
+        val_ratio: float = 0.1,
+        transform: Optional[Callable] = None,
+        pre_transform: Optional[Callable] = None,
+        force_reload: bool = False,
+    ) -> None:
+        if split not in SPLITS:
+            raise ValueError(f"Invalid 'split' (got '{split}'); expected one "
+                             f"of {SPLITS}")
+        if not 0.0 <= val_ratio < 1.0:
+            raise ValueError(f"Invalid 'val_ratio' (got {val_ratio}); "
+                             f"expected a value in [0, 1)")
+        self.split = split
+        self.val_ratio = val_ratio
+        super().__init__(root, transform, pre_transform,
+                         force_reload=force_reload)
+        self.load(self.processed_paths[SPLITS.index(split)])
+        meta = torch.load(self.processed_paths[3], weights_only=True)
+        self.item_ids: Tensor = meta['item_ids']
+        self.num_items: int = int(self.item_ids.numel())
+
+    @property
+    def processed_dir(self) -> str:
+        name = f'processed_val{self.val_ratio:g}'
+        return osp.join(self.root, name)
+
+    @property
+    def raw_file_names(self) -> List[str]:
+        return ['train.txt', 'test.txt']
+
+    @property
+    def processed_file_names(self) -> List[str]:
+        return ['train.pt', 'valid.pt', 'test.pt', 'items.pt']
+
+    def download(self) -> None:
+        raise FileNotFoundError(
+            f"'{self.__class__.__name__}' has no public source to download "
+            f"from: put the SR-GNN pickles {self.raw_file_names} into "
+            f"'{self.raw_dir}'")
+
+    def read_examples(self) -> Dict[str, Examples]:
+        r"""Reads the raw files into :obj:`{'train': (sessions, targets),
+        'test': (sessions, targets)}` with original item ids.
+        Subclasses that parse other raw formats override this method.
+        """
+        out = {}
+        for name, path in zip(['train', 'test'], self.raw_paths):
+            out[name] = check_examples(safe_load(path), path)
+        return out
+
+    def process(self) -> None:
+        examples = self.read_examples()
+        train, test = examples['train'], examples['test']
+
+        # Remap item ids densely over everything seen in the raw data:
+        train_items, _ = flatten_sessions(train[0])
+        test_items, _ = flatten_sessions(test[0])
+        item_ids = np.unique(np.concatenate([
+            train_items, test_items,
+            np.asarray(train[1], dtype=np.int64),
+            np.asarray(test[1], dtype=np.int64)
+        ]))
+
+        num_valid = int(round(len(train[1]) * self.val_ratio))
+        num_train = len(train[1]) - num_valid
+        parts = {
+            'train': (train[0][:num_train], train[1][:num_train]),
+            'valid': (train[0][num_train:], train[1][num_train:]),
+            'test': test,
+        }
+        for i, split in enumerate(SPLITS):
+            sessions, targets = parts[split]
+            items, ptr = flatten_sessions(sessions)
+            items = np.searchsorted(item_ids, items)
+            targets = np.searchsorted(item_ids,
+                                      np.asarray(targets, dtype=np.int64))
+            data, slices = sessions_to_graphs((items, ptr), targets)
+            if self.pre_transform is not None:
+                data_list = [
+                    self.pre_transform(d)
+                    for d in _separate_all(data, slices, len(targets))
+                ]
+                data, slices = self.collate(data_list)
+            atomic_torch_save((data.to_dict(), slices, data.__class__),
+                              self.processed_paths[i])
+        atomic_torch_save({'item_ids': torch.from_numpy(item_ids)},
+                          self.processed_paths[3])
+        atomic_json_dump(
+            {
+                split: len(parts[split][1])
+                for split in SPLITS
+            } | {'num_items': int(item_ids.size)},
+            osp.join(self.processed_dir, 'stats.json'))
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({len(self)}, '
+                f'split={self.split}, num_items={self.num_items})')
+
+
+def check_examples(obj: object, path: str) -> Examples:
+    r"""Checks that :obj:`obj` is an SR-GNN example tuple
+    :obj:`(sessions, targets)` and returns it, or raises a
+    :class:`ValueError` naming the file and the offending example.
+    """
+    if (not isinstance(obj, (tuple, list)) or len(obj) != 2
+            or not isinstance(obj[0], (list, tuple))
+            or not isinstance(obj[1], (list, tuple))):
+        raise ValueError(f"'{path}' is not an SR-GNN example file: expected "
+                         f"a pair (list_of_sessions, list_of_next_items), "
+                         f"got {type(obj).__name__}")
+    sessions, targets = obj
+    if len(sessions) != len(targets):
+        raise ValueError(f"'{path}' has {len(sessions)} sessions but "
+                         f"{len(targets)} targets")
+    if len(sessions) == 0:
+        raise ValueError(f"'{path}' holds no examples")
+    for i, (session, target) in enumerate(zip(sessions, targets)):
+        if not isinstance(session, (list, tuple)) or len(session) == 0:
+            raise ValueError(f"'{path}', example {i}: the session must be a "
+                             f"non-empty list of item ids (got {session!r})")
+        if not _is_id(target):
+            raise ValueError(f"'{path}', example {i}: the target must be a "
+                             f"non-negative int item id (got {target!r})")
+        for item in session:
+            if not _is_id(item):
+                raise ValueError(
+                    f"'{path}', example {i}: item ids must be non-negative "
+                    f"ints (got {item!r})")
+    return list(sessions), list(targets)
+
+
+def _is_id(value: object) -> bool:
+    return (isinstance(value, int) and not isinstance(value, bool)
+            and value >= 0)
+
+
+def _separate_all(data: Data, slices: Dict[str, Tensor],
+                  num: int) -> Sequence[Data]:
+    dataset = InMemoryDataset.__new__(InMemoryDataset)
+    InMemoryDataset.__init__(dataset)
+    dataset.data, dataset.slices = data, slices
+    return [dataset.get(i) for i in range(num)]

@@ -1,0 +1,62 @@
+r"""Crash-safe file writes.
+
+Every file pyg_recs writes (processed datasets, checkpoints, result JSON)
+goes through these helpers: the content is written to a temporary file in
+the same folder, flushed to disk and renamed over the target, so a crash
+never leaves a half-written file behind.
+"""
+import json
+import os
+import os.path as osp
+import tempfile
+from typing import Any, Callable
+
+import torch
+
+
+def atomic_write(path: str, write_fn: Callable[[Any], None],
+                 mode: str = 'wb') -> None:
+    r"""Calls :obj:`write_fn(file)` on a temporary file, then renames it to
+    :obj:`path` atomically.
+
+    Args:
+        path (str): The destination path.
+        write_fn (callable): Writes the content to the open file object.
+        mode (str, optional): The file mode. (default: :obj:`'wb'`)
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(path),
+                               suffix='.tmp')
+    try:
+        with os.fdopen(fd, mode) as f:
+            write_fn(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+    try:  # Make the rename itself durable.
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except OSError:  # pragma: no cover (e.g. on Windows)
+        pass
+
+
+def atomic_torch_save(obj: Any, path: str) -> None:
+    r"""Saves :obj:`obj` with :func:`torch.save` atomically."""
+    atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_json_dump(obj: Any, path: str) -> None:
+    r"""Writes :obj:`obj` as indented JSON atomically."""
+    atomic_write(path, lambda f: json.dump(obj, f, indent=2, sort_keys=False),
+                 mode='w')
+
+
+__all__ = ['atomic_write', 'atomic_torch_save', 'atomic_json_dump']
