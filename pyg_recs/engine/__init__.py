@@ -1,1 +1,25 @@
-__all__ = []
+r"""One training engine for every model: loop, evaluation, checkpoints,
+resume, and the recipes that assemble each model with its data."""
+from .checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_model_state,
+    save_checkpoint,
+    seed_everything,
+)
+from .trainer import Trainer
+from .recipes import RECIPES, Experiment, load_run, register, run
+
+__all__ = [
+    'Trainer',
+    'Experiment',
+    'RECIPES',
+    'register',
+    'run',
+    'load_run',
+    'CheckpointError',
+    'save_checkpoint',
+    'load_checkpoint',
+    'load_model_state',
+    'seed_everything',
+]

@@ -1,1 +1,3 @@
-__all__ = []
+from .srgnn_conv import SRGNNConv
+
+__all__ = ['SRGNNConv']

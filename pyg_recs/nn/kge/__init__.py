@@ -1,1 +1,3 @@
-__all__ = []
+from .transh import TransH
+
+__all__ = ['TransH']

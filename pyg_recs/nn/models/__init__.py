@@ -1,1 +1,4 @@
-__all__ = []
+from .srgnn import SRGNN
+from .ktup import KTUP
+
+__all__ = ['SRGNN', 'KTUP']

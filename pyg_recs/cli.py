@@ -1,0 +1,204 @@
+r"""The :obj:`pyg-recs` command line: it parses arguments and calls the
+engine, nothing else.
+
+.. code-block:: bash
+
+    pyg-recs train srgnn --dataset diginetica --root datasets/diginetica \
+        --epochs 30 --json runs/srgnn.json
+    pyg-recs evaluate --run runs/srgnn-diginetica
+    pyg-recs recommend --run runs/srgnn-diginetica --query "12 7 31" -k 10
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+#: Settings passed to each model's recipe (the rest go to the trainer).
+MODEL_SETTINGS = {
+    'srgnn': ['dataset', 'root', 'hidden', 'num_steps', 'batch_size',
+              'eval_batch_size', 'val_ratio', 'max_train', 'max_eval'],
+}
+
+#: Defaults per model where they differ from the argparse defaults.
+MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
+    'srgnn': dict(dataset='diginetica', hidden=100, batch_size=100, lr=1e-3,
+                  l2=1e-5, lr_step=3, lr_gamma=0.1, epochs=30, patience=10),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog='pyg-recs',
+        description='Graph learning for recommendation on PyTorch '
+        'Geometric: train, evaluate and query SR-GNN and KTUP.')
+    sub = parser.add_subparsers(dest='command', required=True)
+
+    train = sub.add_parser('train', help='train a model and report test '
+                           'metrics of the model selected on validation')
+    train.add_argument('model', choices=sorted(MODEL_SETTINGS))
+    train.add_argument('--dataset', help='dataset name (srgnn: diginetica, '
+                       'yoochoose1_64, yoochoose1_4, srgnn-format)')
+    train.add_argument('--root', help='dataset folder (raw files in '
+                       'ROOT/raw); default: datasets/<dataset>')
+    train.add_argument('--raw-from', help='link these raw files (a file or '
+                       'the files of a folder) into ROOT/raw first')
+    train.add_argument('--epochs', type=int)
+    train.add_argument('--batch-size', type=int)
+    train.add_argument('--eval-batch-size', type=int)
+    train.add_argument('--hidden', type=int, help='embedding size')
+    train.add_argument('--num-steps', type=int, help='GNN steps (srgnn)')
+    train.add_argument('--lr', type=float, help='learning rate')
+    train.add_argument('--l2', type=float, help='L2 penalty (weight decay)')
+    train.add_argument('--lr-step', type=int, help='decay the learning '
+                       'rate every N epochs (0: never)')
+    train.add_argument('--lr-gamma', type=float, help='decay factor')
+    train.add_argument('--patience', type=int, help='early stopping '
+                       'patience in epochs')
+    train.add_argument('--val-ratio', type=float, default=0.1,
+                       help='share of training data held out for '
+                       'validation (default: 0.1)')
+    train.add_argument('--max-train', type=int, help='use only the first N '
+                       'training examples')
+    train.add_argument('--max-eval', type=int, help='use only the first N '
+                       'validation and test examples')
+    train.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
+    train.add_argument('--seed', type=int, default=2019)
+    train.add_argument('--out', help='run folder for checkpoints '
+                       '(default: runs/<model>-<dataset>-<time>)')
+    train.add_argument('--resume', action='store_true', help='continue the '
+                       'run in --out from its last complete epoch')
+    train.add_argument('--json', help='write the run record to this file')
+    train.add_argument('--no-progress', action='store_true')
+
+    evaluate = sub.add_parser('evaluate', help='evaluate the selected model '
+                              'of a run on its test split')
+    evaluate.add_argument('--run', required=True, help='run folder')
+    evaluate.add_argument('--checkpoint', default='best.pt')
+    evaluate.add_argument('--device', default='cpu')
+    evaluate.add_argument('--json', help='write the metrics to this file')
+
+    recommend = sub.add_parser('recommend', help='top-k recommendations '
+                               'from a trained run')
+    recommend.add_argument('--run', required=True, help='run folder')
+    recommend.add_argument('--query', required=True, help='srgnn: a '
+                           'session as item ids ("12 7 31"); ktup: a user '
+                           'id')
+    recommend.add_argument('-k', type=int, default=20)
+    recommend.add_argument('--checkpoint', default='best.pt')
+    recommend.add_argument('--device', default='cpu')
+    return parser
+
+
+def link_raw(source: str, raw_dir: str) -> None:
+    r"""Symbolically links :obj:`source` (a file, or every file of a folder)
+    into :obj:`raw_dir`, leaving files already there untouched."""
+    if not osp.exists(source):
+        raise FileNotFoundError(f"--raw-from: no such file or folder "
+                                f"'{source}'")
+    os.makedirs(raw_dir, exist_ok=True)
+    if osp.isdir(source):
+        files = [osp.join(source, f) for f in sorted(os.listdir(source))]
+    else:
+        files = [source]
+    for path in files:
+        if not osp.isfile(path):
+            continue
+        target = osp.join(raw_dir, osp.basename(path))
+        if not osp.lexists(target):
+            os.symlink(osp.abspath(path), target)
+
+
+def train(args: argparse.Namespace) -> Dict[str, Any]:
+    from pyg_recs.engine import run
+
+    defaults = MODEL_DEFAULTS.get(args.model, {})
+    for key, value in defaults.items():
+        if getattr(args, key, None) is None:
+            setattr(args, key, value)
+    if args.root is None:
+        args.root = osp.join('datasets', args.dataset)
+    if args.raw_from is not None:
+        link_raw(args.raw_from, osp.join(args.root, 'raw'))
+    settings = {
+        key: getattr(args, key)
+        for key in MODEL_SETTINGS[args.model]
+        if getattr(args, key, None) is not None
+    }
+    out = args.out or osp.join(
+        'runs', f'{args.model}-{args.dataset}-{time.strftime("%Y%m%d-%H%M%S")}')
+    if not args.resume and osp.exists(osp.join(out, 'last.pt')):
+        raise ValueError(f"'{out}' already holds a run; pass --resume to "
+                         f"continue it or choose another --out")
+    record = run(
+        args.model, settings, epochs=args.epochs, lr=args.lr,
+        weight_decay=args.l2, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
+        patience=args.patience, seed=args.seed, device=args.device,
+        out_dir=out, resume=args.resume, json_path=args.json,
+        progress=not args.no_progress)
+    record['run'] = out
+    print(summary(record))
+    return record
+
+
+def evaluate(args: argparse.Namespace) -> Dict[str, float]:
+    from pyg_recs.engine import Trainer, load_run
+    from pyg_recs.io import atomic_json_dump
+
+    exp = load_run(args.run, args.device, args.checkpoint)
+    trainer = Trainer(exp.model, metrics=exp.metrics, ks=exp.ks,
+                      device=args.device, progress=False)
+    metrics = trainer.evaluate(exp.test_loader)
+    if exp.test_fn is not None:
+        metrics.update(exp.test_fn(exp.model))
+    print(json.dumps(metrics, indent=2))
+    if args.json:
+        atomic_json_dump(metrics, args.json)
+    return metrics
+
+
+def recommend(args: argparse.Namespace) -> List[Any]:
+    from pyg_recs.engine import load_run
+
+    exp = load_run(args.run, args.device, args.checkpoint)
+    if exp.recommend_fn is None:
+        raise SystemExit('pyg-recs: this model gives no recommendations')
+    items = exp.recommend_fn(exp.model, args.query, args.k)
+    print(json.dumps(items))
+    return items
+
+
+def summary(record: Dict[str, Any]) -> str:
+    test = record['test']
+    lines = [f"{record['model']} on {record['dataset']}: best epoch "
+             f"{record['best_epoch']} of {len(record['epochs'])}, "
+             f"{_median(record['epoch_seconds']):.1f} s per epoch, "
+             f"test evaluation {record['eval_seconds']:.2f} s"]
+    lines += [f'  {key:>14s}  {value:.4f}' for key, value in test.items()]
+    return '\n'.join(lines)
+
+
+def _median(values: List[float]) -> float:
+    values = sorted(values)
+    return values[len(values) // 2] if values else float('nan')
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == 'train':
+            train(args)
+        elif args.command == 'evaluate':
+            evaluate(args)
+        else:
+            recommend(args)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f'pyg-recs: error: {e}', file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == '__main__':  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,289 @@
+r"""Recipes: how each model is assembled from a dataset for training.
+
+A recipe turns plain settings into an :class:`Experiment`: the model, the
+train/validation/test loaders and the evaluation settings. :func:`run`
+trains any experiment with the one :class:`~pyg_recs.engine.Trainer` and
+returns a JSON-ready record. The CLI and the benchmarks call these
+functions, as a user would.
+"""
+import os
+import os.path as osp
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Iterable, Optional
+
+import numpy as np
+import torch
+
+from pyg_recs.engine.checkpoint import seed_everything
+from pyg_recs.engine.trainer import Trainer
+from pyg_recs.io import atomic_json_dump
+
+
+@dataclass
+class Experiment:
+    r"""Everything :func:`run` needs to train and evaluate one model."""
+    model: torch.nn.Module
+    train_loader: Iterable
+    valid_loader: Optional[Iterable]
+    test_loader: Iterable
+    monitor: str
+    metrics: tuple
+    ks: tuple = (10, 20)
+    stats: Dict[str, Any] = field(default_factory=dict)
+    eval_fn: Optional[Callable] = None
+    test_fn: Optional[Callable] = None
+    recommend_fn: Optional[Callable] = None
+
+
+# SR-GNN ######################################################################
+
+SESSION_DATASETS = ('diginetica', 'yoochoose1_64', 'yoochoose1_4',
+                    'srgnn-format')
+
+
+def session_dataset(name: str, root: str, split: str,
+                    val_ratio: float = 0.1):
+    r"""Opens a session dataset by name.
+
+    :obj:`'srgnn-format'` reads the SR-GNN pickles :obj:`train.txt` and
+    :obj:`test.txt` from :obj:`root/raw`. :obj:`'diginetica'` and the
+    Yoochoose fractions process the raw click files with the SR-GNN protocol
+    (downloading them when absent); if :obj:`root/raw` holds the already
+    preprocessed SR-GNN pickles instead, those are used.
+    """
+    from pyg_recs.datasets import SessionDataset
+    if name not in SESSION_DATASETS:
+        raise ValueError(f"Invalid session dataset (got '{name}'); choose "
+                         f"from {SESSION_DATASETS}")
+    raw = osp.join(root, 'raw')
+    has_pickles = all(
+        osp.exists(osp.join(raw, f)) for f in ('train.txt', 'test.txt'))
+    if name == 'srgnn-format' or has_pickles:
+        return SessionDataset(root, split, val_ratio=val_ratio)
+    if name == 'diginetica':
+        from pyg_recs.datasets import Diginetica
+        return Diginetica(root, split, val_ratio=val_ratio)
+    from pyg_recs.datasets import Yoochoose
+    fraction = '1/64' if name == 'yoochoose1_64' else '1/4'
+    return Yoochoose(root, fraction=fraction, split=split,
+                     val_ratio=val_ratio)
+
+
+def build_srgnn(
+    dataset: str,
+    root: str,
+    hidden: int = 100,
+    num_steps: int = 1,
+    batch_size: int = 100,
+    eval_batch_size: int = 500,
+    val_ratio: float = 0.1,
+    max_train: Optional[int] = None,
+    max_eval: Optional[int] = None,
+    device: Any = 'cpu',
+    **kwargs,
+) -> Experiment:
+    r"""Assembles SR-GNN on a session dataset, with the reference settings as
+    defaults (hidden size 100, batch size 100, one propagation step)."""
+    from pyg_recs.loader import SessionLoader
+    from pyg_recs.nn.models import SRGNN
+
+    splits = {
+        split: session_dataset(dataset, root, split, val_ratio)
+        for split in ('train', 'valid', 'test')
+    }
+    num_items = splits['train'].num_items
+
+    def loader(split, size, shuffle, limit):
+        ds = splits[split]
+        if len(ds) == 0:
+            return None
+        indices = torch.arange(len(ds))
+        if limit is not None:
+            indices = indices[:limit]
+        return SessionLoader(ds, size, shuffle=shuffle, device=device,
+                             indices=indices)
+
+    model = SRGNN(num_items, hidden_channels=hidden, num_steps=num_steps)
+    item_ids = splits['train'].item_ids
+
+    def recommend_fn(model, query: str, k: int):
+        from torch_geometric.data import Batch
+
+        from pyg_recs.data import session_to_graph
+        raw = [int(v) for v in query.replace(',', ' ').split()]
+        if not raw:
+            raise ValueError('Give a session as item ids, e.g. "12,7,31"')
+        index = torch.searchsorted(item_ids, torch.tensor(raw))
+        index = index.clamp(max=item_ids.numel() - 1)
+        unknown = [r for r, i in zip(raw, index.tolist())
+                   if int(item_ids[i]) != r]
+        if unknown:
+            raise ValueError(f'Unknown item ids {unknown}: the model was '
+                             f'trained on {item_ids.numel()} items')
+        batch = Batch.from_data_list([session_to_graph(index.tolist())])
+        top = model.recommend(batch.to(model.item_emb.weight.device), k)
+        return item_ids[top[0].cpu()].tolist()
+
+    return Experiment(
+        model=model,
+        train_loader=loader('train', batch_size, True, max_train),
+        valid_loader=loader('valid', eval_batch_size, False, max_eval),
+        test_loader=loader('test', eval_batch_size, False, max_eval),
+        monitor='HR@20',
+        metrics=('HR', 'MRR', 'NDCG'),
+        stats={
+            'num_items': num_items,
+            'num_train': len(splits['train']) if max_train is None else
+            min(max_train, len(splits['train'])),
+            'num_valid': len(splits['valid']),
+            'num_test': len(splits['test']),
+        },
+        recommend_fn=recommend_fn,
+    )
+
+
+RECIPES: Dict[str, Callable[..., Experiment]] = {
+    'srgnn': build_srgnn,
+}
+
+
+def register(name: str, builder: Callable[..., Experiment]) -> None:
+    r"""Adds a recipe, *e.g.* for a model defined outside pyg_recs."""
+    RECIPES[name] = builder
+
+
+def load_run(out_dir: str, device: Any = 'cpu',
+             checkpoint: str = 'best.pt') -> Experiment:
+    r"""Rebuilds the experiment of a finished run from its folder and
+    loads its selected model (a plain state dict, read with
+    :obj:`weights_only=True`)."""
+    import json
+
+    from pyg_recs.engine.checkpoint import CheckpointError, load_model_state
+    path = osp.join(out_dir, 'config.json')
+    if not osp.isfile(path):
+        raise CheckpointError(f"'{out_dir}' is not a run folder: "
+                              f"'config.json' is missing")
+    with open(path) as f:
+        config = json.load(f)
+    if config.get('model') not in RECIPES:
+        raise CheckpointError(f"'{path}' names an unknown model "
+                              f"'{config.get('model')}'")
+    exp = RECIPES[config['model']](device=device, **config['settings'])
+    state = load_model_state(osp.join(out_dir, checkpoint), device)
+    try:
+        exp.model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"The checkpoint in '{out_dir}' does not fit "
+                              f"the model of its config: {e}") from e
+    exp.model.to(device).eval()
+    return exp
+
+
+# Running #####################################################################
+
+def run(
+    model_name: str,
+    settings: Dict[str, Any],
+    epochs: int = 30,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-5,
+    lr_step: int = 3,
+    lr_gamma: float = 0.1,
+    patience: int = 10,
+    seed: int = 2019,
+    device: Any = 'cpu',
+    out_dir: Optional[str] = None,
+    resume: bool = False,
+    json_path: Optional[str] = None,
+    progress: bool = True,
+) -> Dict[str, Any]:
+    r"""Builds the experiment of :obj:`model_name` from :obj:`settings`,
+    trains it with early stopping on the validation split, evaluates the
+    selected model on the test split and returns (and optionally writes to
+    :obj:`json_path`) a record of the whole run."""
+    if model_name not in RECIPES:
+        raise ValueError(f"Unknown model '{model_name}'; choose from "
+                         f"{sorted(RECIPES)}")
+    seed_everything(seed)
+    exp = RECIPES[model_name](device=device, **settings)
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        config = {
+            'model': model_name,
+            'settings': settings,
+            'stats': exp.stats,
+        }
+        atomic_json_dump(config, osp.join(out_dir, 'config.json'))
+
+    trainer = Trainer(
+        exp.model, lr=lr, weight_decay=weight_decay, lr_step=lr_step,
+        lr_gamma=lr_gamma, epochs=epochs, patience=patience,
+        monitor=exp.monitor, metrics=exp.metrics, ks=exp.ks, device=device,
+        out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn)
+    if device != 'cpu' and torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    history = trainer.fit(exp.train_loader, exp.valid_loader, resume=resume)
+    train_seconds = time.perf_counter() - start
+
+    test = trainer.evaluate(exp.test_loader)
+    if exp.test_fn is not None:
+        test.update(exp.test_fn(trainer.model))
+    eval_seconds = test.pop('seconds')
+
+    record = {
+        'model': model_name,
+        'dataset': settings.get('dataset'),
+        'settings': settings,
+        'hparams': dict(trainer.hparams, seed=seed, device=str(device)),
+        'stats': exp.stats,
+        'epochs': history,
+        'epoch_seconds': [h['seconds'] for h in history],
+        'train_losses': [h['loss'] for h in history],
+        'best_epoch': trainer.best_epoch,
+        'train_seconds': train_seconds,
+        'eval_seconds': eval_seconds,
+        'test': test,
+        'peak_memory': peak_memory(device),
+        'versions': versions(),
+    }
+    record.update(test)  # Top-level 'HR@20', 'MRR@20', ... for scripts.
+    if json_path is not None:
+        atomic_json_dump(record, json_path)
+    return record
+
+
+def peak_memory(device: Any = 'cpu') -> Dict[str, float]:
+    r"""Peak resident memory of this process (and of the GPU) in MiB."""
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_mb = rss / 1024 if sys.platform != 'darwin' else rss / 2**20
+    out = {'rss_mb': rss_mb}
+    if str(device).startswith('cuda') and torch.cuda.is_available():
+        out['cuda_mb'] = torch.cuda.max_memory_allocated() / 2**20
+    return out
+
+
+def versions() -> Dict[str, str]:
+    r"""Versions of everything that shapes a result."""
+    import pandas
+    import torch_geometric
+
+    import pyg_recs
+    out = {
+        'pyg_recs': pyg_recs.__version__,
+        'torch': torch.__version__,
+        'torch_geometric': torch_geometric.__version__,
+        'numpy': np.__version__,
+        'pandas': pandas.__version__,
+        'python': platform.python_version(),
+        'torch_scatter': str(pyg_recs.WITH_TORCH_SCATTER),
+        'torch_sparse': str(pyg_recs.WITH_TORCH_SPARSE),
+    }
+    if torch.cuda.is_available():
+        out['cuda_device'] = torch.cuda.get_device_name()
+    return out

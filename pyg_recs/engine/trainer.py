@@ -1,0 +1,335 @@
+import math
+import os.path as osp
+import time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+import torch
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from pyg_recs.engine.checkpoint import (
+    RunLock,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from pyg_recs.io import atomic_torch_save
+from pyg_recs.metrics import RankingMetrics
+
+LAST = 'last.pt'
+BEST = 'best.pt'
+
+
+class Trainer:
+    r"""One training engine for every model of pyg_recs.
+
+    A model only has to provide :obj:`batch_loss(batch) -> Tensor` for
+    training and :obj:`batch_scores(batch) -> Tensor [batch_size,
+    num_items]` for full-ranking evaluation. An evaluation batch names its
+    relevant items either as :obj:`batch.y` (one target per example) or as
+    :obj:`batch.edge_label_index` (:obj:`[2, num_labels]` pairs of example
+    and item), and may carry :obj:`batch.exclude_index` (pairs never to
+    recommend, such as training items). Model-specific schedules (KTUP's
+    interleaved knowledge-graph steps) live in the loader and in
+    :obj:`batch_loss`, never here.
+
+    The optimiser is Adam with :math:`L_2` regularisation
+    (:obj:`weight_decay`) and the step decay of SR-GNN (the learning rate
+    is multiplied by :obj:`lr_gamma` every :obj:`lr_step` epochs). After
+    each epoch the model is evaluated on the validation loader; the best
+    state by :obj:`monitor` is kept (and saved as a plain state dict
+    :obj:`best.pt` in :obj:`out_dir`), and training stops after
+    :obj:`patience` epochs without improvement. Every epoch a complete
+    training state (model, optimiser, scheduler, random generators, history)
+    is written atomically to :obj:`last.pt`, from which :meth:`fit` resumes
+    with :obj:`resume=True`.
+
+    Args:
+        model (torch.nn.Module): The model.
+        lr (float, optional): Learning rate. (default: :obj:`1e-3`)
+        weight_decay (float, optional): :math:`L_2` penalty.
+            (default: :obj:`1e-5`)
+        lr_step (int, optional): Decay the learning rate every
+            :obj:`lr_step` epochs; :obj:`0` disables the decay.
+            (default: :obj:`3`)
+        lr_gamma (float, optional): The decay factor. (default: :obj:`0.1`)
+        epochs (int, optional): The maximum number of epochs.
+            (default: :obj:`30`)
+        patience (int, optional): Stop after this many epochs without a
+            better validation :obj:`monitor`. (default: :obj:`10`)
+        monitor (str, optional): The validation metric used for model
+            selection. (default: :obj:`'HR@20'`)
+        metrics (list of str, optional): Metric names for evaluation.
+            (default: :obj:`('HR', 'MRR', 'NDCG')`)
+        ks (list of int, optional): Cut-offs. (default: :obj:`(10, 20)`)
+        device (str or torch.device, optional): Where to train.
+            (default: :obj:`'cpu'`)
+        out_dir (str, optional): Folder for checkpoints; :obj:`None` keeps
+            everything in memory. (default: :obj:`None`)
+        progress (bool, optional): Show progress bars. (default: :obj:`True`)
+        eval_fn (callable, optional): Extra evaluation
+            :obj:`eval_fn(model) -> dict` whose values are merged into the
+            validation metrics, *e.g.* knowledge-graph completion.
+            (default: :obj:`None`)
+    """
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        lr: float = 1e-3,
+        weight_decay: float = 1e-5,
+        lr_step: int = 3,
+        lr_gamma: float = 0.1,
+        epochs: int = 30,
+        patience: int = 10,
+        monitor: str = 'HR@20',
+        metrics: Sequence[str] = ('HR', 'MRR', 'NDCG'),
+        ks: Sequence[int] = (10, 20),
+        device: Any = 'cpu',
+        out_dir: Optional[str] = None,
+        progress: bool = True,
+        eval_fn: Optional[Callable[[torch.nn.Module], Dict[str, float]]] = None,
+    ) -> None:
+        if lr <= 0:
+            raise ValueError(f"Invalid 'lr' (got {lr})")
+        if epochs < 0:
+            raise ValueError(f"Invalid 'epochs' (got {epochs})")
+        self.device = torch.device(device)
+        self.model = model.to(self.device)
+        self.epochs = epochs
+        self.patience = patience
+        self.monitor = monitor
+        self.metric_names = list(metrics)
+        self.ks = list(ks)
+        self.out_dir = out_dir
+        self.progress = progress
+        self.eval_fn = eval_fn
+        self.hparams = dict(lr=lr, weight_decay=weight_decay,
+                            lr_step=lr_step, lr_gamma=lr_gamma,
+                            epochs=epochs, patience=patience, monitor=monitor)
+
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr,
+                                          weight_decay=weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.StepLR(
+            self.optimizer, step_size=max(lr_step, 1),
+            gamma=lr_gamma if lr_step > 0 else 1.0)
+
+        self.epoch = 0
+        self.history: List[Dict[str, Any]] = []
+        self.best_value = -math.inf
+        self.best_epoch = 0
+        self.best_state: Optional[Dict[str, Tensor]] = None
+
+    # Training ################################################################
+
+    def train_epoch(self, loader: Iterable) -> Dict[str, float]:
+        r"""Runs one epoch over :obj:`loader`; returns the mean loss, the
+        wall time and its split into waiting for batches (data loading) and
+        the model's own work (compute)."""
+        self.model.train()
+        total_loss, num_batches = 0.0, 0
+        load_time = 0.0
+        self._sync()
+        start = tick = time.perf_counter()
+        bar = tqdm(loader, desc=f'Epoch {self.epoch + 1:02d}',
+                   disable=not self.progress, leave=False,
+                   total=_len(loader))
+        losses = []
+        for batch in bar:
+            batch = to_device(batch, self.device)
+            load_time += time.perf_counter() - tick
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.model.batch_loss(batch)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.detach())
+            num_batches += 1
+            if num_batches % 100 == 0:
+                total_loss = float(torch.stack(losses).mean())
+                bar.set_postfix(loss=f'{total_loss:.4f}')
+            tick = time.perf_counter()
+        self._sync()
+        seconds = time.perf_counter() - start
+        if num_batches == 0:
+            raise ValueError('The training loader yielded no batch')
+        mean_loss = float(torch.stack(losses).mean())
+        if not math.isfinite(mean_loss):
+            raise FloatingPointError(f'The training loss diverged '
+                                     f'({mean_loss}) in epoch '
+                                     f'{self.epoch + 1}')
+        return {
+            'loss': mean_loss,
+            'seconds': seconds,
+            'load_seconds': load_time,
+            'compute_seconds': seconds - load_time,
+            'lr': self.optimizer.param_groups[0]['lr'],
+        }
+
+    @torch.no_grad()
+    def evaluate(self, loader: Iterable,
+                 metrics: Optional[Sequence[str]] = None,
+                 ks: Optional[Sequence[int]] = None) -> Dict[str, float]:
+        r"""Full-ranking evaluation over all items; returns the metrics and
+        the wall time under :obj:`'seconds'`."""
+        self.model.eval()
+        ranking = RankingMetrics(metrics or self.metric_names,
+                                 ks or self.ks).to(self.device)
+        self._sync()
+        start = time.perf_counter()
+        for batch in tqdm(loader, desc='Evaluate', disable=not self.progress,
+                          leave=False, total=_len(loader)):
+            batch = to_device(batch, self.device)
+            scores = self.model.batch_scores(batch)
+            target = getattr(batch, 'edge_label_index', None)
+            if target is None:
+                target = batch.y
+            ranking.update_from_scores(scores, target,
+                                       getattr(batch, 'exclude_index', None))
+        out = ranking.compute()
+        self._sync()
+        out['seconds'] = time.perf_counter() - start
+        return out
+
+    def fit(self, train_loader: Iterable,
+            valid_loader: Optional[Iterable] = None,
+            resume: bool = False) -> List[Dict[str, Any]]:
+        r"""Trains until :obj:`epochs` or early stopping; returns the
+        history (one dict per epoch) and leaves the best model loaded."""
+        lock = RunLock(self.out_dir) if self.out_dir is not None else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            if resume:
+                self.load_state(osp.join(self._require_out_dir(), LAST))
+            self._fit(train_loader, valid_loader)
+        finally:
+            if lock is not None:
+                lock.release()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        return self.history
+
+    def _fit(self, train_loader, valid_loader) -> None:
+        while self.epoch < self.epochs:
+            if self.epoch - self.best_epoch >= self.patience > 0 \
+                    and self.best_epoch > 0:
+                break
+            record = {'epoch': self.epoch + 1}
+            record.update(self.train_epoch(train_loader))
+            self.scheduler.step()
+            if valid_loader is not None:
+                valid = self.evaluate(valid_loader)
+                if self.eval_fn is not None:
+                    valid.update(self.eval_fn(self.model))
+                record['valid'] = valid
+                value = valid.get(self.monitor)
+                if value is None:
+                    raise ValueError(f"Invalid 'monitor' (got "
+                                     f"'{self.monitor}'); validation gives "
+                                     f"{sorted(valid)}")
+            else:
+                value = -record['loss']
+            self.epoch += 1
+            if value > self.best_value:
+                self.best_value, self.best_epoch = value, self.epoch
+                self.best_state = {
+                    k: v.detach().cpu().clone()
+                    for k, v in self.model.state_dict().items()
+                }
+                if self.out_dir is not None:
+                    atomic_torch_save(self.best_state,
+                                      osp.join(self.out_dir, BEST))
+            record['best_epoch'] = self.best_epoch
+            self.history.append(record)
+            if self.progress:
+                tqdm.write(_format_record(record, self.monitor))
+            if self.out_dir is not None:
+                self.save_state(osp.join(self.out_dir, LAST))
+
+    # Checkpoints #############################################################
+
+    def state_dict(self) -> Dict[str, Any]:
+        return {
+            'model': self.model.state_dict(),
+            'optimizer': self.optimizer.state_dict(),
+            'scheduler': self.scheduler.state_dict(),
+            'rng': rng_state(),
+            'epoch': self.epoch,
+            'best_value': self.best_value,
+            'best_epoch': self.best_epoch,
+            'best_state': self.best_state,
+            'history': self.history,
+        }
+
+    def save_state(self, path: str) -> None:
+        r"""Writes the complete training state atomically."""
+        save_checkpoint(path, self.state_dict(), meta={
+            'epoch': self.epoch,
+            'best_epoch': self.best_epoch,
+            'best_value': self.best_value,
+            'monitor': self.monitor,
+            'model': self.model.__class__.__name__,
+            'hparams': self.hparams,
+        })
+
+    def load_state(self, path: str) -> None:
+        r"""Restores a training state saved by :meth:`save_state`."""
+        state = load_checkpoint(path, map_location=self.device)
+        self.model.load_state_dict(state['model'])
+        self.optimizer.load_state_dict(state['optimizer'])
+        self.scheduler.load_state_dict(state['scheduler'])
+        set_rng_state(_to_cpu(state['rng']))
+        self.epoch = state['epoch']
+        self.best_value = state['best_value']
+        self.best_epoch = state['best_epoch']
+        self.best_state = state['best_state']
+        self.history = state['history']
+
+    def _require_out_dir(self) -> str:
+        if self.out_dir is None:
+            raise ValueError("Resuming needs an 'out_dir' with checkpoints")
+        return self.out_dir
+
+    def _sync(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    r"""Moves a batch (PyG data, tensor, or a tuple/list/dict of them) to
+    :obj:`device`."""
+    if hasattr(batch, 'to') and callable(batch.to):
+        return batch.to(device)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _to_cpu(state: Any) -> Any:
+    if isinstance(state, Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_to_cpu(v) for v in state]
+    return state
+
+
+def _len(loader: Any) -> Optional[int]:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def _format_record(record: Dict[str, Any], monitor: str) -> str:
+    text = (f"Epoch {record['epoch']:02d}  loss {record['loss']:.4f}  "
+            f"{record['seconds']:.1f}s")
+    valid = record.get('valid')
+    if valid:
+        shown = ', '.join(f'{k} {v:.4f}' for k, v in valid.items()
+                          if k != 'seconds')
+        text += f'  valid: {shown}'
+    return text + f"  (best epoch {record['best_epoch']} by {monitor})"

@@ -1,0 +1,301 @@
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Embedding
+from torch_geometric.nn.kge import KGEModel
+from torch_geometric.typing import OptTensor
+from tqdm import tqdm
+
+#: Default upper bound on the number of elements of one
+#: :obj:`[batch_size, chunk_size, hidden_channels]` intermediate tensor of
+#: the batched scoring functions (16 MiB in :obj:`float32`).
+CHUNK_ELEMENTS = 2**22
+
+
+class TransH(KGEModel):
+    r"""The TransH model from the `"Knowledge Graph Embedding by
+    Translating on Hyperplanes" <https://ojs.aaai.org/index.php/AAAI/
+    article/view/8870>`_ paper.
+
+    :class:`TransH` gives every relation :math:`r` a hyperplane with unit
+    normal :math:`\mathbf{w}_r` and a translation :math:`\mathbf{d}_r`
+    lying in it. Entities are projected onto the hyperplane,
+
+    .. math::
+        \mathbf{e}_{\perp} = \mathbf{e} - (\mathbf{w}_r^{\top} \mathbf{e})
+        \, \mathbf{w}_r,
+        \qquad \mathbf{w}_r = \frac{\mathbf{w}'_r}{\| \mathbf{w}'_r \|_2},
+
+    and translated there, :math:`\mathbf{h}_{\perp} + \mathbf{d}_r \approx
+    \mathbf{t}_{\perp}`, resulting in the scoring function (higher is
+    better)
+
+    .. math::
+        d(h, r, t) = - {\| \mathbf{h}_{\perp} + \mathbf{d}_r -
+        \mathbf{t}_{\perp} \|}_p.
+
+    The normals :math:`\mathbf{w}'_r` are stored in :obj:`rel_norm_emb`
+    and normalised to unit :math:`L_2` norm whenever they are used. The
+    soft constraints of the paper are available as :meth:`norm_loss`
+    (:math:`\| \mathbf{e} \|_2 \leq 1`) and :meth:`orthogonal_loss`
+    (:math:`\mathbf{w}_r^{\top} \mathbf{d}_r = 0`).
+
+    Unlike :meth:`KGEModel.test`, which scores one triplet at a time,
+    :meth:`score_all_tails` and :meth:`score_all_heads` rank all entities for
+    a whole mini-batch of queries with tensor operations, ready for
+    :func:`pyg_recs.metrics.filtered_rank`.
+
+    Args:
+        num_nodes (int): The number of nodes/entities in the graph.
+        num_relations (int): The number of relations in the graph.
+        hidden_channels (int): The hidden embedding size.
+        margin (float, optional): The margin of the ranking loss.
+            (default: :obj:`1.0`)
+        p_norm (float, optional): The order :math:`p` of the distance.
+            (default: :obj:`1.0`)
+        sparse (bool, optional): If set to :obj:`True`, gradients w.r.t. to
+            the embedding matrices will be sparse. (default: :obj:`False`)
+    """
+    def __init__(
+        self,
+        num_nodes: int,
+        num_relations: int,
+        hidden_channels: int,
+        margin: float = 1.0,
+        p_norm: float = 1.0,
+        sparse: bool = False,
+    ) -> None:
+        if num_nodes < 1:
+            raise ValueError(f"Invalid 'num_nodes' (got {num_nodes})")
+        if num_relations < 1:
+            raise ValueError(f"Invalid 'num_relations' (got {num_relations})")
+        if hidden_channels < 1:
+            raise ValueError(f"Invalid 'hidden_channels' "
+                             f"(got {hidden_channels})")
+        super().__init__(num_nodes, num_relations, hidden_channels, sparse)
+
+        self.margin = margin
+        self.p_norm = p_norm
+        self.rel_norm_emb = Embedding(num_relations, hidden_channels,
+                                      sparse=sparse)
+
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        r"""Resets all learnable parameters: Xavier-uniform rows rescaled to
+        unit :math:`L_2` norm, as the reference implementation of KTUP
+        initialises its TransH part."""
+        for emb in (self.node_emb, self.rel_emb, self.rel_norm_emb):
+            torch.nn.init.xavier_uniform_(emb.weight)
+            with torch.no_grad():
+                emb.weight.copy_(F.normalize(emb.weight, p=2, dim=-1))
+
+    def normal(self, rel_type: OptTensor = None) -> Tensor:
+        r"""Returns the unit hyperplane normals :math:`\mathbf{w}_r` of
+        :obj:`rel_type` (all relations if :obj:`None`)."""
+        w = self.rel_norm_emb.weight if rel_type is None else \
+            self.rel_norm_emb(rel_type)
+        return F.normalize(w, p=2, dim=-1)
+
+    @staticmethod
+    def project(x: Tensor, normal: Tensor) -> Tensor:
+        r"""Projects :obj:`x` onto the hyperplanes with unit normals
+        :obj:`normal`, :math:`\mathbf{x} - (\mathbf{w}^{\top} \mathbf{x})
+        \mathbf{w}` (both broadcast over leading dimensions)."""
+        return x - (x * normal).sum(dim=-1, keepdim=True) * normal
+
+    def forward(
+        self,
+        head_index: Tensor,
+        rel_type: Tensor,
+        tail_index: Tensor,
+    ) -> Tensor:
+        head = self.node_emb(head_index)  # [B, d]
+        tail = self.node_emb(tail_index)  # [B, d]
+        rel = self.rel_emb(rel_type)  # [B, d]
+        normal = self.normal(rel_type)  # [B, d]
+
+        diff = self.project(head, normal) + rel - self.project(tail, normal)
+        return -diff.norm(p=self.p_norm, dim=-1)
+
+    def loss(
+        self,
+        head_index: Tensor,
+        rel_type: Tensor,
+        tail_index: Tensor,
+    ) -> Tensor:
+        r"""The margin ranking loss
+        :math:`\max(0, \gamma - d(h, r, t) + d(h', r, t'))` averaged over
+        the triplets, against triplets corrupted by :meth:`random_sample`.
+        """
+        pos_score = self(head_index, rel_type, tail_index)
+        neg_score = self(*self.random_sample(head_index, rel_type, tail_index))
+
+        return F.margin_ranking_loss(
+            pos_score,
+            neg_score,
+            target=torch.ones_like(pos_score),
+            margin=self.margin,
+        )
+
+    def norm_loss(
+        self,
+        node_index: OptTensor = None,
+        rel_type: OptTensor = None,
+    ) -> Tensor:
+        r"""The soft scale constraint :math:`\max(0, \| \mathbf{e} \|_2^2 -
+        1)`, averaged over the entities :obj:`node_index` (all if
+        :obj:`None`), plus the same average over the translations
+        :math:`\mathbf{d}_r` of :obj:`rel_type` (all if :obj:`None`), as the
+        reference implementation of KTUP constrains both."""
+        ent = self.node_emb.weight if node_index is None else \
+            self.node_emb(node_index)
+        rel = self.rel_emb.weight if rel_type is None else \
+            self.rel_emb(rel_type)
+        return _norm_penalty(ent) + _norm_penalty(rel)
+
+    def orthogonal_loss(self, rel_type: OptTensor = None) -> Tensor:
+        r"""The soft orthogonality constraint :math:`(\mathbf{w}_r^{\top}
+        \mathbf{d}_r)^2 / \| \mathbf{d}_r \|_2^2`, averaged over the
+        relations :obj:`rel_type` (all if :obj:`None`)."""
+        rel = self.rel_emb.weight if rel_type is None else \
+            self.rel_emb(rel_type)
+        return orthogonal_penalty(rel, self.normal(rel_type)).mean()
+
+    def score_all_tails(
+        self,
+        head_index: Tensor,
+        rel_type: Tensor,
+        chunk_size: Optional[int] = None,
+    ) -> Tensor:
+        r"""Scores every entity as the tail of :math:`(h, r, ?)`, for a
+        mini-batch of queries at once.
+
+        Entities are processed in chunks, so that memory stays bounded by
+        :obj:`batch_size * chunk_size * hidden_channels` elements.
+
+        Args:
+            head_index (torch.Tensor): The head indices, :obj:`[batch_size]`.
+            rel_type (torch.Tensor): The relation types, :obj:`[batch_size]`.
+            chunk_size (int, optional): Entities scored at once; by default
+                as many as keep one intermediate tensor under
+                :obj:`2**22` elements. (default: :obj:`None`)
+
+        :rtype: :class:`torch.Tensor` of shape
+            :obj:`[batch_size, num_nodes]`, higher is better; equal to
+            :obj:`self(head_index[i], rel_type[i], j)` at :obj:`[i, j]`.
+        """
+        normal = self.normal(rel_type)  # [B, d]
+        query = (self.project(self.node_emb(head_index), normal) +
+                 self.rel_emb(rel_type))  # [B, d]
+        # d(h, r, t) = -|| query - t_perp ||_p
+        return self._score_all(query, normal, chunk_size)
+
+    def score_all_heads(
+        self,
+        rel_type: Tensor,
+        tail_index: Tensor,
+        chunk_size: Optional[int] = None,
+    ) -> Tensor:
+        r"""Scores every entity as the head of :math:`(?, r, t)`, see
+        :meth:`score_all_tails`.
+
+        :rtype: :class:`torch.Tensor` of shape
+            :obj:`[batch_size, num_nodes]`, higher is better.
+        """
+        normal = self.normal(rel_type)  # [B, d]
+        query = (self.project(self.node_emb(tail_index), normal) -
+                 self.rel_emb(rel_type))  # [B, d]
+        # d(h, r, t) = -|| h_perp - query ||_p = -|| query - h_perp ||_p
+        return self._score_all(query, normal, chunk_size)
+
+    def _score_all(self, query: Tensor, normal: Tensor,
+                   chunk_size: Optional[int]) -> Tensor:
+        # query, normal: [B, d] -> -|| query - proj(e, normal) ||_p over all
+        # entities e, [B, num_nodes].
+        if chunk_size is None:
+            chunk_size = max(1, CHUNK_ELEMENTS //
+                             max(1, query.size(0) * self.hidden_channels))
+        if chunk_size < 1:
+            raise ValueError(f"Invalid 'chunk_size' (got {chunk_size})")
+        query, normal = query.unsqueeze(1), normal.unsqueeze(1)  # [B, 1, d]
+        out = []
+        for ent in self.node_emb.weight.split(chunk_size):  # [C, d]
+            ent_perp = self.project(ent.unsqueeze(0), normal)  # [B, C, d]
+            out.append(-(query - ent_perp).norm(p=self.p_norm, dim=-1))
+        return torch.cat(out, dim=-1)
+
+    @torch.no_grad()
+    def test(
+        self,
+        head_index: Tensor,
+        rel_type: Tensor,
+        tail_index: Tensor,
+        batch_size: int,
+        k: int = 10,
+        log: bool = True,
+    ) -> Tuple[float, float, float]:
+        r"""Evaluates the model quality by computing Mean Rank, MRR and
+        Hits@:math:`k` across all possible tail entities, with the same
+        (raw, 0-based mean rank) conventions as :meth:`KGEModel.test` but
+        ranking :obj:`batch_size` triplets at once with
+        :meth:`score_all_tails`. For filtered ranks, use
+        :meth:`score_all_tails` with :func:`pyg_recs.metrics.filtered_rank`.
+
+        Args:
+            head_index (torch.Tensor): The head indices.
+            rel_type (torch.Tensor): The relation type.
+            tail_index (torch.Tensor): The tail indices.
+            batch_size (int): The number of triplets ranked at once.
+            k (int, optional): The :math:`k` in Hits @ :math:`k`.
+                (default: :obj:`10`)
+            log (bool, optional): If set to :obj:`False`, will not print a
+                progress bar to the console. (default: :obj:`True`)
+        """
+        if batch_size < 1:
+            raise ValueError(f"Invalid 'batch_size' (got {batch_size})")
+        starts = range(0, head_index.numel(), batch_size)
+        starts = tqdm(starts) if log else starts
+
+        ranks = []
+        for start in starts:
+            end = start + batch_size
+            h, r = head_index[start:end], rel_type[start:end]
+            t = tail_index[start:end]
+            scores = self.score_all_tails(h, r)  # [B, num_nodes]
+            true_score = scores.gather(1, t.view(-1, 1))  # [B, 1]
+            ranks.append((scores > true_score).sum(dim=-1))  # 0-based
+
+        rank = torch.cat(ranks).float()
+        if rank.numel() == 0:
+            return 0.0, 0.0, 0.0
+        mean_rank = float(rank.mean())
+        mrr = float((1.0 / (rank + 1)).mean())
+        hits_at_k = float((rank < k).float().mean())
+
+        return mean_rank, mrr, hits_at_k
+
+    def __repr__(self) -> str:
+        return (f'{self.__class__.__name__}({self.num_nodes}, '
+                f'num_relations={self.num_relations}, '
+                f'hidden_channels={self.hidden_channels}, '
+                f'p_norm={self.p_norm})')
+
+
+def _norm_penalty(x: Tensor) -> Tensor:
+    # mean over rows of max(0, ||x||_2^2 - 1)
+    return F.relu(x.pow(2).sum(dim=-1) - 1.0).mean()
+
+
+def orthogonal_penalty(vector: Tensor, normal: Tensor,
+                       eps: float = 1e-12) -> Tensor:
+    r"""Row-wise :math:`(\mathbf{w}^{\top} \mathbf{d})^2 / \| \mathbf{d}
+    \|_2^2`: zero when the translation :math:`\mathbf{d}` lies in the
+    hyperplane with unit normal :math:`\mathbf{w}`."""
+    dot = (vector * normal).sum(dim=-1)
+    return dot.pow(2) / vector.pow(2).sum(dim=-1).clamp_min(eps)
+
+
+__all__ = ['TransH']

@@ -1,0 +1,40 @@
+import json
+import os.path as osp
+
+from pyg_recs.cli import main
+
+
+def test_cli_train_evaluate_recommend(sample_root, tmp_path, capsys):
+    out = str(tmp_path / 'run')
+    json_path = str(tmp_path / 'run.json')
+    assert main([
+        'train', 'srgnn', '--dataset', 'srgnn-format', '--root', sample_root,
+        '--epochs', '2', '--hidden', '16', '--batch-size', '50', '--lr',
+        '0.01', '--out', out, '--json', json_path, '--no-progress'
+    ]) == 0
+    with open(json_path) as f:
+        record = json.load(f)
+    assert record['model'] == 'srgnn'
+    assert record['hparams']['lr'] == 0.01
+    assert len(record['epochs']) == 2
+    assert len(record['epoch_seconds']) == 2
+    for key in ('HR@20', 'MRR@20', 'NDCG@20', 'HR@10'):
+        assert 0.0 <= record[key] <= 1.0
+    assert osp.exists(osp.join(out, 'best.pt'))
+
+    capsys.readouterr()
+    assert main(['evaluate', '--run', out]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert abs(metrics['HR@20'] - record['HR@20']) < 1e-6
+
+    assert main(['recommend', '--run', out, '--query', '1 2', '-k', '5']) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert len(items) == 5 and all(isinstance(i, int) for i in items)
+    assert main(['recommend', '--run', out, '--query', '999999']) == 2
+    assert 'Unknown item ids' in capsys.readouterr().err
+
+    # A second run into the same folder is refused:
+    assert main([
+        'train', 'srgnn', '--dataset', 'srgnn-format', '--root', sample_root,
+        '--epochs', '1', '--out', out, '--no-progress'
+    ]) != 0
