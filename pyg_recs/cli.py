@@ -17,9 +17,15 @@ import time
 from typing import Any, Dict, List, Optional
 
 #: Settings passed to each model's recipe (the rest go to the trainer).
+KG_SETTINGS = ['dataset', 'root', 'hidden', 'batch_size', 'kg_batch_size',
+               'eval_batch_size', 'rec_steps', 'kg_steps', 'use_st_gumbel',
+               'margin', 'p_norm', 'kg_eval_max', 'strict']
 MODEL_SETTINGS = {
     'srgnn': ['dataset', 'root', 'hidden', 'num_steps', 'batch_size',
               'eval_batch_size', 'val_ratio', 'max_train', 'max_eval'],
+    'ktup': KG_SETTINGS,
+    'tup': KG_SETTINGS,
+    'transh': KG_SETTINGS,
 }
 
 #: Defaults per model where they differ from the argparse defaults.
@@ -27,6 +33,10 @@ MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
     'srgnn': dict(dataset='diginetica', hidden=100, batch_size=100, lr=1e-3,
                   l2=1e-5, lr_step=3, lr_gamma=0.1, epochs=30, patience=10),
 }
+for _name in ('ktup', 'tup', 'transh'):
+    MODEL_DEFAULTS[_name] = dict(dataset='ml-100k-kg', hidden=100,
+                                 batch_size=256, lr=5e-3, l2=0.0, lr_step=0,
+                                 lr_gamma=0.1, epochs=50, patience=10)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                            'metrics of the model selected on validation')
     train.add_argument('model', choices=sorted(MODEL_SETTINGS))
     train.add_argument('--dataset', help='dataset name (srgnn: diginetica, '
-                       'yoochoose1_64, yoochoose1_4, srgnn-format)')
+                       'yoochoose1_64, yoochoose1_4, srgnn-format; ktup, '
+                       'tup, transh: ml-100k-kg, ktup-format, or NAME for '
+                       'atomic files ROOT/raw/NAME.inter, .kg, .link)')
     train.add_argument('--root', help='dataset folder (raw files in '
                        'ROOT/raw); default: datasets/<dataset>')
     train.add_argument('--raw-from', help='link these raw files (a file or '
@@ -57,6 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--lr-gamma', type=float, help='decay factor')
     train.add_argument('--patience', type=int, help='early stopping '
                        'patience in epochs')
+    train.add_argument('--kg-batch-size', type=int, help='KG triples per '
+                       'batch (ktup, transh)')
+    train.add_argument('--rec-steps', type=int, help='recommendation '
+                       'batches per round (ktup; default 7)')
+    train.add_argument('--kg-steps', type=int, help='KG batches per round '
+                       '(ktup; default 3)')
+    train.add_argument('--use-st-gumbel', action='store_true', default=None,
+                       help='hard preference attention (straight-through '
+                       'Gumbel-softmax; ktup, tup)')
+    train.add_argument('--margin', type=float, help='KG margin (ktup, '
+                       'transh)')
+    train.add_argument('--p-norm', type=float, help='norm of the '
+                       'translation distance (ktup, tup, transh)')
+    train.add_argument('--kg-eval-max', type=int, help='KG completion: '
+                       'evaluate at most N triples (default 1000)')
+    train.add_argument('--lenient', dest='strict', action='store_false',
+                       default=None, help='atomic files: drop surplus '
+                       'trailing fields with a warning instead of failing')
     train.add_argument('--val-ratio', type=float, default=0.1,
                        help='share of training data held out for '
                        'validation (default: 0.1)')

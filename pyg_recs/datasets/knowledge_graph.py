@@ -36,12 +36,14 @@ class AtomicKGDataset(InMemoryDataset):
     :obj:`item_id:token`, optionally :obj:`rating:float` and
     :obj:`timestamp:float`), :obj:`{name}.kg` (:obj:`head_id:token`,
     :obj:`relation_id:token`, :obj:`tail_id:token`) and :obj:`{name}.link`
-    (:obj:`item_id:token`, :obj:`entity_id:token`), and builds one
+    (:obj:`item_id:token`, :obj:`entity_id:token`); :obj:`.item` and
+    :obj:`.user` feature files are not read. It builds one
     :class:`~torch_geometric.data.HeteroData` once in :meth:`process`:
 
     * node types :obj:`'user'`, :obj:`'item'` and :obj:`'entity'`, each with
-      :obj:`num_nodes` and :obj:`raw_id`, the original ids (an :obj:`int64`
-      tensor when all ids are integers, else a list of :obj:`str`);
+      :obj:`num_nodes` and :obj:`raw_id`, the original ids (for users and
+      items an :obj:`int64` tensor when all ids are integers, else a list
+      of :obj:`str`; for entities always a list of :obj:`str`);
     * :obj:`('user', 'rates', 'item')`: :obj:`edge_index`, :obj:`rating`
       and :obj:`time` (when in the file), and disjoint :obj:`train_mask`,
       :obj:`val_mask`, :obj:`test_mask` from a random split per user
@@ -133,7 +135,9 @@ class AtomicKGDataset(InMemoryDataset):
           - 91,631
           - 1,598
 
-    (#entities counts the item-only slots: 6,033 + 2 and 34,628 + 84.)
+    #entities counts the item-only slots: 6,033 + 2 and 34,628 + 84.
+    RecBole's :obj:`test.inter` has a surplus field on its last line and
+    needs :obj:`strict=False`.
     """
     url: Optional[str] = None
 

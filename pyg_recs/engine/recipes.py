@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, Iterable, Optional
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from pyg_recs.engine.checkpoint import seed_everything
 from pyg_recs.engine.trainer import Trainer
@@ -287,3 +288,237 @@ def versions() -> Dict[str, str]:
     if torch.cuda.is_available():
         out['cuda_device'] = torch.cuda.get_device_name()
     return out
+
+
+# KTUP, TUP and TransH #########################################################
+
+def kg_dataset(name: str, root: str, ratios=(0.7, 0.1, 0.2),
+               kg_ratios=(0.7, 0.1, 0.2), seed: int = 2019,
+               strict: bool = True):
+    r"""Opens a knowledge-aware dataset: :obj:`'ml-100k-kg'` (downloaded
+    when absent), :obj:`'ktup-format'` (the KTUP reference layout in
+    :obj:`root/raw`), or any other name :obj:`NAME` for RecBole atomic files
+    :obj:`root/raw/NAME.inter`, :obj:`.kg` and :obj:`.link`."""
+    from pyg_recs.datasets import AtomicKGDataset, KTUPDataset, MovieLens100KKG
+    if name == 'ml-100k-kg':
+        return MovieLens100KKG(root, ratios=ratios, kg_ratios=kg_ratios,
+                               seed=seed)
+    if name == 'ktup-format':
+        return KTUPDataset(root, strict=strict)
+    return AtomicKGDataset(root, name, ratios=ratios, kg_ratios=kg_ratios,
+                           seed=seed, strict=strict)
+
+
+def kg_filter_index(head: Tensor, rel: Tensor, all_head: Tensor,
+                    all_rel: Tensor, all_tail: Tensor) -> Tensor:
+    r"""The :obj:`[2, M]` (row, entity) pairs of all known tails of every
+    query :obj:`(head[row], rel[row], ?)`, for filtered ranking."""
+    num_rel = int(max(int(all_rel.max()), int(rel.max())) + 1)
+    key = all_head * num_rel + all_rel
+    perm = key.argsort()
+    key, tails = key[perm], all_tail[perm]
+    query = head * num_rel + rel
+    start = torch.searchsorted(key, query)
+    end = torch.searchsorted(key, query, right=True)
+    count = end - start
+    row = torch.arange(query.numel(), device=query.device)
+    row = row.repeat_interleave(count)
+    offset = torch.arange(int(count.sum()), device=query.device)
+    offset = offset - (torch.cumsum(count, 0) - count).repeat_interleave(count)
+    return torch.stack([row, tails[start.repeat_interleave(count) + offset]])
+
+
+def kg_completion(scores_fn: Callable, head: Tensor, rel: Tensor,
+                  tail: Tensor, known: Tensor, batch_size: int = 256,
+                  max_triples: Optional[int] = None) -> Dict[str, float]:
+    r"""Filtered tail prediction: rank the true tail of every triple among
+    all entities, with the other known true tails removed; returns
+    :obj:`'KG_MR'`, :obj:`'KG_MRR'` and :obj:`'KG_Hits@10'`.
+
+    Args:
+        scores_fn (callable): :obj:`scores_fn(head, rel) -> [B, N]`.
+        head, rel, tail (torch.Tensor): The evaluated triples.
+        known (torch.Tensor): All true triples as :obj:`[3, T]` (head,
+            relation, tail) used for filtering.
+        batch_size (int, optional): Triples ranked at once.
+        max_triples (int, optional): Evaluate only the first ones.
+    """
+    from pyg_recs.metrics import filtered_rank, rank_metrics
+    if max_triples is not None:
+        head, rel, tail = (head[:max_triples], rel[:max_triples],
+                           tail[:max_triples])
+    if head.numel() == 0:
+        return {}
+    ranks = []
+    with torch.no_grad():
+        for i in range(0, head.numel(), batch_size):
+            h, r, t = (head[i:i + batch_size], rel[i:i + batch_size],
+                       tail[i:i + batch_size])
+            scores = scores_fn(h, r)
+            filt = kg_filter_index(h, r, known[0], known[1], known[2])
+            ranks.append(filtered_rank(scores, t, filt).cpu())
+    out = rank_metrics(ranks, ks=(10, ))
+    return {'KG_MR': out['MR'], 'KG_MRR': out['MRR'],
+            'KG_Hits@10': out['Hits@10']}
+
+
+def build_ktup(
+    dataset: str,
+    root: str,
+    variant: str = 'ktup',
+    hidden: int = 100,
+    batch_size: int = 256,
+    kg_batch_size: int = 256,
+    eval_batch_size: int = 256,
+    rec_steps: int = 7,
+    kg_steps: int = 3,
+    use_st_gumbel: bool = False,
+    margin: float = 1.0,
+    p_norm: float = 1.0,
+    kg_eval_max: Optional[int] = 1000,
+    strict: bool = True,
+    seed: int = 2019,
+    device: Any = 'cpu',
+    **kwargs,
+) -> Experiment:
+    r"""Assembles KTUP (:obj:`variant='ktup'`), TUP (KTUP without the
+    knowledge graph, :obj:`'tup'`) or TransH alone (:obj:`'transh'`) on a
+    knowledge-aware dataset. KTUP alternates :obj:`rec_steps`
+    recommendation batches with :obj:`kg_steps` KG batches, as the
+    reference does (7:3)."""
+    from pyg_recs.datasets.knowledge_graph import RATES, RELATION
+    from pyg_recs.loader.kg_loader import (
+        InteractionLoader,
+        JointLoader,
+        RankingEvalLoader,
+        TripleLoader,
+    )
+    from pyg_recs.nn.kge import TransH
+    from pyg_recs.nn.models import KTUP
+
+    if variant not in ('ktup', 'tup', 'transh'):
+        raise ValueError(f"Invalid 'variant' (got '{variant}')")
+    ds = kg_dataset(dataset, root, seed=seed, strict=strict)
+    data = ds[0]
+    num_users = data['user'].num_nodes
+    num_items = data['item'].num_nodes
+    num_entities = data['entity'].num_nodes
+    relation_names = list(data.relation_names)
+    num_relations = len(relation_names)
+
+    rates = data[RATES]
+    user, item = rates.edge_index
+    train_u, train_i = user[rates.train_mask], item[rates.train_mask]
+    val_u, val_i = user[rates.val_mask], item[rates.val_mask]
+    test_u, test_i = user[rates.test_mask], item[rates.test_mask]
+
+    kg = data[RELATION]
+    head, tail = kg.edge_index
+    rel = kg.edge_type
+    known = torch.stack([head, rel, tail]).to(device)
+
+    def split_triples(mask):
+        return head[mask], rel[mask], tail[mask]
+
+    kg_train = split_triples(kg.train_mask)
+    kg_valid = [t.to(device) for t in split_triples(kg.val_mask)]
+    kg_test = [t.to(device) for t in split_triples(kg.test_mask)]
+
+    rec_loader = InteractionLoader(train_u, train_i, num_items,
+                                   batch_size=batch_size, shuffle=True)
+    kg_loader = TripleLoader(*kg_train, batch_size=kg_batch_size,
+                             shuffle=True)
+    exclude_valid = (train_u, train_i)
+    exclude_test = (torch.cat([train_u, val_u]), torch.cat([train_i, val_i]))
+    valid_loader = RankingEvalLoader(val_u, val_i, *exclude_valid,
+                                     num_users=num_users,
+                                     batch_size=eval_batch_size)
+    test_loader = RankingEvalLoader(test_u, test_i, *exclude_test,
+                                    num_users=num_users,
+                                    batch_size=eval_batch_size)
+
+    if variant == 'transh':
+        model = TransH(num_entities, num_relations, hidden, margin=margin,
+                       p_norm=p_norm)
+        scores_fn = model.score_all_tails
+        train_loader = kg_loader
+    else:
+        model = KTUP(num_users, num_items, num_entities, num_relations,
+                     hidden_channels=hidden, item_entity=data['item'].entity,
+                     use_st_gumbel=use_st_gumbel, use_kg=variant == 'ktup',
+                     margin=margin, p_norm=p_norm)
+        scores_fn = model.kg_scores_all_tails
+        train_loader = JointLoader(rec_loader, kg_loader, rec_steps,
+                                   kg_steps) if variant == 'ktup' \
+            else rec_loader
+
+    def kg_eval(triples, max_triples):
+        def fn(model):
+            model.eval()
+            return kg_completion(scores_fn, *triples, known=known,
+                                 batch_size=eval_batch_size,
+                                 max_triples=max_triples)
+        return fn
+
+    has_kg = variant != 'tup'
+    raw_item = data['item'].raw_id
+    raw_user = data['user'].raw_id
+
+    def recommend_fn(model, query: str, k: int):
+        if variant == 'transh':
+            raise ValueError('TransH alone gives no recommendations')
+        ids = raw_user.tolist() if isinstance(raw_user, Tensor) \
+            else list(raw_user)
+        key = int(query) if isinstance(raw_user, Tensor) else query
+        if key not in ids:
+            raise ValueError(f"Unknown user id '{query}'")
+        u = ids.index(key)
+        seen = train_i[train_u == u]
+        exclude = torch.stack([torch.zeros_like(seen), seen]).to(device)
+        top = model.recommend(torch.tensor([u], device=device), k,
+                              exclude_index=exclude)[0].cpu()
+        explained = model.explain(torch.full_like(top, u).to(device),
+                                  top.to(device), relation_names)
+        items = raw_item[top].tolist() if isinstance(raw_item, Tensor) \
+            else [raw_item[i] for i in top.tolist()]
+        return [{'item': it, 'because': ex['relation_name'],
+                 'preference': round(max(ex['probabilities']), 4)}
+                for it, ex in zip(items, explained)]
+
+    metrics = ('Precision', 'Recall', 'F1', 'Hit', 'NDCG')
+    return Experiment(
+        model=model,
+        train_loader=train_loader,
+        valid_loader=valid_loader if variant != 'transh' else _Empty(),
+        test_loader=test_loader if variant != 'transh' else _Empty(),
+        monitor='Recall@10' if variant != 'transh' else 'KG_Hits@10',
+        metrics=metrics,
+        stats={
+            'num_users': num_users,
+            'num_items': num_items,
+            'num_entities': num_entities,
+            'num_relations': num_relations,
+            'num_train': int(train_u.numel()),
+            'num_valid': int(val_u.numel()),
+            'num_test': int(test_u.numel()),
+            'num_kg_train': int(kg_train[0].numel()),
+        },
+        eval_fn=kg_eval(kg_valid, kg_eval_max) if variant == 'transh'
+        else None,
+        test_fn=kg_eval(kg_test, kg_eval_max) if has_kg else None,
+        recommend_fn=recommend_fn,
+    )
+
+
+class _Empty:
+    r"""A loader without batches (models evaluated by :obj:`eval_fn`)."""
+    def __iter__(self):
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+RECIPES['ktup'] = lambda **kw: build_ktup(variant='ktup', **kw)
+RECIPES['tup'] = lambda **kw: build_ktup(variant='tup', **kw)
+RECIPES['transh'] = lambda **kw: build_ktup(variant='transh', **kw)

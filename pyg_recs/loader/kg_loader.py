@@ -12,8 +12,9 @@ vectorised operations (no Python loop over users or interactions):
 * :class:`TripleLoader`: :obj:`head_index`, :obj:`rel_type`,
   :obj:`tail_index`, all :obj:`[B]` (negatives are drawn by the model's
   loss, as in :class:`torch_geometric.nn.kge.KGEModel`);
-* :class:`JointLoader`: :obj:`('rec', batch)` and :obj:`('kg', batch)`
-  pairs from the two loaders above;
+* :class:`JointLoader`: the batches of the two loaders above, interleaved
+  (a model tells them apart by their fields, as
+  :meth:`pyg_recs.nn.models.KTUP.batch_loss` does);
 * :class:`RankingEvalLoader`: :obj:`user_index` :obj:`[B]`,
   :obj:`edge_label_index` :obj:`[2, L]` and :obj:`exclude_index`
   :obj:`[2, M]`, whose rows are positions in :obj:`user_index`, the format
@@ -199,8 +200,9 @@ class JointLoader:
     recommendation batches, then :obj:`kg_steps` KG batches, and so on,
     including :obj:`kg_steps` KG batches after the last (possibly shorter)
     group of recommendation batches. :obj:`kg_loader` is restarted (and so
-    reshuffled) whenever it runs out. Yields :obj:`('rec', batch)` and
-    :obj:`('kg', batch)` pairs.
+    reshuffled) whenever it runs out. Yields the batches of both loaders
+    as they are; they are told apart by their fields (:obj:`user_index`
+    or :obj:`head_index`).
 
     Args:
         rec_loader (iterable): The recommendation loader, *e.g.*
@@ -239,18 +241,18 @@ class JointLoader:
                              f'{self.kg_steps}')
         return batch
 
-    def __iter__(self) -> Iterator[Tuple[str, Data]]:
+    def __iter__(self) -> Iterator[Data]:
         step = 0
         for batch in self.rec_loader:
-            yield 'rec', batch
+            yield batch
             step += 1
             if step == self.rec_steps:
                 step = 0
                 for _ in range(self.kg_steps):
-                    yield 'kg', self._next_kg()
+                    yield self._next_kg()
         if step > 0:
             for _ in range(self.kg_steps):
-                yield 'kg', self._next_kg()
+                yield self._next_kg()
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({len(self)}, '
