@@ -64,7 +64,7 @@ MODEL_NOTES = {
     'KTUP': [
         'full ranking scores every (user, item) pair through predict(), '
         'which applies straight-through Gumbel noise also at evaluation, '
-        'so test metrics vary from run to run',
+        'so two evaluations of one model differ (runs are seeded)',
         'test ranking masks the user\'s train and valid items',
         'KGTrainer alternates whole epochs: train_rec_step epochs of the '
         'recommendation loss, then train_kg_step epochs of the KG loss',
