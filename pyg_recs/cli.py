@@ -102,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
                        'run in --out from its last complete epoch')
     train.add_argument('--json', help='write the run record to this file')
     train.add_argument('--no-progress', action='store_true')
+    train.add_argument('--compile', action='store_true', help='compile the '
+                       'training step with torch.compile')
 
     evaluate = sub.add_parser('evaluate', help='evaluate the selected model '
                               'of a run on its test split')
@@ -167,9 +169,10 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         weight_decay=args.l2, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
         patience=args.patience, seed=args.seed, device=args.device,
         out_dir=out, resume=args.resume, json_path=args.json,
-        progress=not args.no_progress)
+        progress=not args.no_progress, compile=args.compile)
     record['run'] = out
-    print(summary(record))
+    if int(os.environ.get('RANK', '0')) == 0:
+        print(summary(record))
     return record
 
 

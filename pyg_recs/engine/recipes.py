@@ -85,6 +85,7 @@ def build_srgnn(
     max_train: Optional[int] = None,
     max_eval: Optional[int] = None,
     device: Any = 'cpu',
+    generator: Optional[torch.Generator] = None,
     **kwargs,
 ) -> Experiment:
     r"""Assembles SR-GNN on a session dataset, with the reference settings as
@@ -106,7 +107,8 @@ def build_srgnn(
         if limit is not None:
             indices = indices[:limit]
         return SessionLoader(ds, size, shuffle=shuffle, device=device,
-                             indices=indices)
+                             indices=indices,
+                             generator=generator if shuffle else None)
 
     model = SRGNN(num_items, hidden_channels=hidden, num_steps=num_steps)
     item_ids = splits['train'].item_ids
@@ -202,6 +204,7 @@ def run(
     resume: bool = False,
     json_path: Optional[str] = None,
     progress: bool = True,
+    compile: bool = False,
 ) -> Dict[str, Any]:
     r"""Builds the experiment of :obj:`model_name` from :obj:`settings`,
     trains it with early stopping on the validation split, evaluates the
@@ -210,9 +213,21 @@ def run(
     if model_name not in RECIPES:
         raise ValueError(f"Unknown model '{model_name}'; choose from "
                          f"{sorted(RECIPES)}")
+    world_size, rank, device = init_distributed(device)
     seed_everything(seed)
-    exp = RECIPES[model_name](device=device, **settings)
-    if out_dir is not None:
+    extra = {}
+    if world_size > 1:
+        # All ranks must walk the same batch sequence: a generator seeded
+        # alike on every rank drives shuffling and negative sampling.
+        extra['generator'] = torch.Generator().manual_seed(seed)
+    if rank != 0:  # Let rank 0 process the dataset first.
+        _barrier()
+    exp = RECIPES[model_name](device=device, **settings, **extra)
+    if rank == 0:
+        _barrier()
+    if rank != 0:
+        json_path = None
+    if out_dir is not None and rank == 0:
         os.makedirs(out_dir, exist_ok=True)
         config = {
             'model': model_name,
@@ -225,8 +240,9 @@ def run(
         exp.model, lr=lr, weight_decay=weight_decay, lr_step=lr_step,
         lr_gamma=lr_gamma, epochs=epochs, patience=patience,
         monitor=exp.monitor, metrics=exp.metrics, ks=exp.ks, device=device,
-        out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn)
-    if device != 'cpu' and torch.cuda.is_available():
+        out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn,
+        compile=compile)
+    if str(device).startswith('cuda') and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     history = trainer.fit(exp.train_loader, exp.valid_loader, resume=resume)
@@ -253,10 +269,36 @@ def run(
         'peak_memory': peak_memory(device),
         'versions': versions(),
     }
+    record['hparams']['world_size'] = world_size
     record.update(test)  # Top-level 'HR@20', 'MRR@20', ... for scripts.
-    if json_path is not None:
+    if json_path is not None and rank == 0:
         atomic_json_dump(record, json_path)
     return record
+
+
+def init_distributed(device: Any = 'cpu'):
+    r"""Joins the process group that :obj:`torchrun` describes in the
+    environment (NCCL on GPUs, gloo on CPUs); returns the world size, the
+    rank and this rank's device. Without :obj:`torchrun` it returns
+    :obj:`(1, 0, device)`."""
+    import torch.distributed as dist
+    world_size = int(os.environ.get('WORLD_SIZE', '1'))
+    if world_size <= 1 or not dist.is_available():
+        return 1, 0, device
+    local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+    cuda = str(device).startswith('cuda')
+    if not dist.is_initialized():
+        dist.init_process_group('nccl' if cuda else 'gloo')
+    if cuda:
+        device = f'cuda:{local_rank}'
+        torch.cuda.set_device(device)
+    return dist.get_world_size(), dist.get_rank(), device
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
 
 
 def peak_memory(device: Any = 'cpu') -> Dict[str, float]:
@@ -379,6 +421,7 @@ def build_ktup(
     strict: bool = True,
     seed: int = 2019,
     device: Any = 'cpu',
+    generator: Optional[torch.Generator] = None,
     **kwargs,
 ) -> Experiment:
     r"""Assembles KTUP (:obj:`variant='ktup'`), TUP (KTUP without the
@@ -425,9 +468,10 @@ def build_ktup(
     kg_test = [t.to(device) for t in split_triples(kg.test_mask)]
 
     rec_loader = InteractionLoader(train_u, train_i, num_items,
-                                   batch_size=batch_size, shuffle=True)
+                                   batch_size=batch_size, shuffle=True,
+                                   generator=generator)
     kg_loader = TripleLoader(*kg_train, batch_size=kg_batch_size,
-                             shuffle=True)
+                             shuffle=True, generator=generator)
     exclude_valid = (train_u, train_i)
     exclude_test = (torch.cat([train_u, val_u]), torch.cat([train_i, val_i]))
     valid_loader = RankingEvalLoader(val_u, val_i, *exclude_valid,

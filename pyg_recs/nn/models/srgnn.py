@@ -77,6 +77,11 @@ class SRGNN(torch.nn.Module):
 
         self.reset_parameters()
 
+    @property
+    def ddp_find_unused_parameters(self) -> bool:
+        # Only the non-hybrid readout leaves parameters (W_3) unused.
+        return not self.hybrid
+
     def reset_parameters(self):
         r"""Resets all learnable parameters uniformly in
         :math:`[-1/\sqrt{d}, 1/\sqrt{d}]`, as the reference does."""
@@ -112,8 +117,8 @@ class SRGNN(torch.nn.Module):
             edge_weight_out (torch.Tensor, optional): Outgoing edge weights.
                 (default: :obj:`None`)
         """
-        if x.numel() > 0 and (int(x.min()) < 0
-                              or int(x.max()) >= self.num_items):
+        if not torch.compiler.is_compiling() and x.numel() > 0 and (
+                int(x.min()) < 0 or int(x.max()) >= self.num_items):
             raise ValueError(f"Item ids must be in [0, {self.num_items - 1}] "
                              f"(got ids from {int(x.min())} to "
                              f"{int(x.max())})")
