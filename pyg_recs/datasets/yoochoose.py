@@ -8,7 +8,7 @@ from torch_geometric.data import download_url
 from pyg_recs.data.clicks import read_yoochoose_clicks, srgnn_preprocess
 from pyg_recs.datasets.session_dataset import Examples, SessionDataset
 
-FRACTIONS = ('1/64', '1/4')
+FRACTIONS = ('1/64', '1/4', '1')
 
 
 class Yoochoose(SessionDataset):
@@ -45,8 +45,8 @@ class Yoochoose(SessionDataset):
     Args:
         root (str): Root directory where the dataset should be saved.
         fraction (str, optional): The most recent part of the training
-            examples to keep, :obj:`'1/64'` or :obj:`'1/4'`.
-            (default: :obj:`'1/64'`)
+            examples to keep, :obj:`'1/64'`, :obj:`'1/4'` or :obj:`'1'`
+            (the full split). (default: :obj:`'1/64'`)
         split (str, optional): :obj:`'train'`, :obj:`'valid'` or
             :obj:`'test'`. (default: :obj:`'train'`)
         val_ratio (float, optional): The share of (the most recent)
@@ -151,8 +151,9 @@ class Yoochoose(SessionDataset):
 
     def read_examples(self) -> Dict[str, Examples]:
         df = read_yoochoose_clicks(self.raw_paths[0])
-        out = srgnn_preprocess(df, dataset='yoochoose',
-                               fraction=self.fraction)
+        out = srgnn_preprocess(
+            df, dataset='yoochoose',
+            fraction=None if self.fraction == '1' else self.fraction)
         return {'train': out.train, 'test': out.test}
 
     def __repr__(self) -> str:
