@@ -93,27 +93,45 @@ class SessionLoader:
 
     def collate(self, index: Tensor) -> Batch:
         r"""Gathers the graphs :obj:`index` into one mini-batch."""
+        if self.device.type != 'cpu':
+            return self._collate(index)
+        # The index operations of a batch are far too small to gain from
+        # intra-op threads; on a busy CPU their synchronisation made
+        # batching ten times slower (55 s against 4 s for a Diginetica
+        # epoch on 2 cores), so batches are built on one thread.
+        num_threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return self._collate(index)
+        finally:
+            torch.set_num_threads(num_threads)
+
+    def _collate(self, index: Tensor) -> Batch:
         index = index.to(self.device)
         num_graphs = index.numel()
         arange = torch.arange(num_graphs, device=self.device)
 
         node_start, node_count = _span(self.node_ptr, index)
-        ptr = torch.zeros(num_graphs + 1, dtype=torch.long, device=self.device)
-        torch.cumsum(node_count, 0, out=ptr[1:])
-        node_gather = _gather_index(node_start, node_count, ptr)
-        batch = arange.repeat_interleave(node_count)
+        ptr = _ptr(node_count)
+        num_nodes = int(ptr[-1])
+        node_gather = _gather_index(node_start, node_count, ptr, num_nodes)
+        batch = arange.repeat_interleave(node_count, output_size=num_nodes)
 
         edge_start, edge_count = _span(self.edge_ptr, index)
-        edge_ptr = torch.zeros_like(ptr)
-        torch.cumsum(edge_count, 0, out=edge_ptr[1:])
-        edge_gather = _gather_index(edge_start, edge_count, edge_ptr)
-        edge_inc = ptr[:-1].repeat_interleave(edge_count)
+        edge_ptr = _ptr(edge_count)
+        num_edges = int(edge_ptr[-1])
+        edge_gather = _gather_index(edge_start, edge_count, edge_ptr,
+                                    num_edges)
+        edge_inc = ptr[:-1].repeat_interleave(edge_count,
+                                              output_size=num_edges)
 
         click_start, click_count = _span(self.click_ptr, index)
-        click_ptr = torch.zeros_like(ptr)
-        torch.cumsum(click_count, 0, out=click_ptr[1:])
-        click_gather = _gather_index(click_start, click_count, click_ptr)
-        click_inc = ptr[:-1].repeat_interleave(click_count)
+        click_ptr = _ptr(click_count)
+        num_clicks = int(click_ptr[-1])
+        click_gather = _gather_index(click_start, click_count, click_ptr,
+                                     num_clicks)
+        click_inc = ptr[:-1].repeat_interleave(click_count,
+                                               output_size=num_clicks)
 
         out = Batch()
         for key, value in self.store.items():
@@ -148,10 +166,17 @@ def _span(ptr: Tensor, index: Tensor):
     return start, ptr[index + 1] - start
 
 
-def _gather_index(start: Tensor, count: Tensor, out_ptr: Tensor) -> Tensor:
+def _ptr(count: Tensor) -> Tensor:
+    ptr = count.new_zeros(count.numel() + 1)
+    torch.cumsum(count, 0, out=ptr[1:])
+    return ptr
+
+
+def _gather_index(start: Tensor, count: Tensor, out_ptr: Tensor,
+                  total: int) -> Tensor:
     # Positions `start[g], ..., start[g] + count[g] - 1` for every graph `g`,
-    # concatenated: an arange over the output shifted per graph.
-    total = int(out_ptr[-1])
+    # concatenated: an arange over the output shifted per graph. Passing
+    # `output_size` avoids a slow size computation (and a device sync).
     shift = (start - out_ptr[:-1]).repeat_interleave(count,
                                                      output_size=total)
     return torch.arange(total, device=start.device) + shift
