@@ -198,7 +198,7 @@ def filtered_rank(scores: Tensor, target: Tensor,
 
 def rank_metrics(ranks: Iterable[Tensor], ks: Sequence[int] = (1, 3, 10)
                  ) -> Dict[str, float]:
-    r"""Mean rank, MRR and Hits@:math:`k` from ranks (1 = best)."""
+    r"""Mean rank, MRR and Hits@\ :math:`k` from ranks (1 = best)."""
     rank = torch.cat([r.view(-1) for r in ranks]).double()
     out = {
         'MR': float(rank.mean()) if rank.numel() else 0.0,

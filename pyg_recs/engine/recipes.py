@@ -149,6 +149,8 @@ def build_srgnn(
     )
 
 
+#: Model name to recipe (a function of settings returning an
+#: :class:`Experiment`); see :func:`register`.
 RECIPES: Dict[str, Callable[..., Experiment]] = {
     'srgnn': build_srgnn,
 }

@@ -111,6 +111,19 @@ class SRGNNConv(MessagePassing):
     def forward(self, x: Tensor, edge_index: Adj,
                 edge_weight_in: OptTensor = None,
                 edge_weight_out: OptTensor = None) -> Tensor:
+        r"""Runs :obj:`num_steps` gated propagation steps.
+
+        Args:
+            x (torch.Tensor): The node states.
+            edge_index (torch.Tensor or SparseTensor): The edges, or a sparse
+                adjacency in PyG's transposed convention.
+            edge_weight_in (torch.Tensor, optional): Incoming edge weights;
+                computed by degree normalisation when omitted.
+                (default: :obj:`None`)
+            edge_weight_out (torch.Tensor, optional): Outgoing edge weights;
+                computed by degree normalisation when omitted.
+                (default: :obj:`None`)
+        """
         if x.dim() != 2 or x.size(-1) != self.channels:
             raise ValueError(f"Expected node states of shape [num_nodes, "
                              f"{self.channels}] (got {list(x.size())})")
