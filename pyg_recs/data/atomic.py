@@ -273,6 +273,7 @@ def _parse_body(path: str, buf: bytes, starts: np.ndarray, ends: np.ndarray,
             invalid = ~np.isfinite(values)
             if type_ == 'int':
                 invalid |= values != np.round(values)
+                invalid |= np.abs(values) >= 2.0**63
             if invalid.any():
                 i = int(np.flatnonzero(invalid)[0])
                 kind = 'an integer' if type_ == 'int' else 'a finite number'

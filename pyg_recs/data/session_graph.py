@@ -109,9 +109,13 @@ def sessions_to_graphs(
 
     session = np.repeat(np.arange(num_sessions, dtype=np.int64), lengths)
 
-    # Unique items per session, in order of first appearance:
-    num_ids = int(items.max()) + 1 if items.size > 0 else 1
-    key = session * num_ids + items
+    # Unique items per session, in order of first appearance. Items are
+    # first renumbered densely so that the (session, item) key cannot
+    # overflow whatever the ids:
+    uniq, dense = np.unique(items, return_inverse=True)
+    dense = dense.reshape(-1)
+    num_ids = max(uniq.size, 1)
+    key = session * num_ids + dense
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     order = np.argsort(first, kind='stable')
     rank = np.empty_like(order)

@@ -1,13 +1,12 @@
 from typing import Callable, Optional, Sequence
 
-from torch_geometric.data import download_url
-
+from pyg_recs.data.download import download_verified
 from pyg_recs.datasets.knowledge_graph import AtomicKGDataset
 
 
 class MovieLens100KKG(AtomicKGDataset):
     r"""The MovieLens-100K ratings with a Freebase knowledge graph, in the
-    atomic files that `RecBole <https://github.com/RUCAIBox/RecBole>`_ ships
+    atomic files that `RecBole <https://github.com/RUCAIBox/RecBole>`__ ships
     as its example data set, for knowledge-aware recommendation such as
     `KTUP <https://arxiv.org/abs/1902.06236>`_.
 
@@ -19,7 +18,10 @@ class MovieLens100KKG(AtomicKGDataset):
 
     Raw files already in :obj:`root/raw` (:obj:`ml-100k.inter`,
     :obj:`ml-100k.kg`, :obj:`ml-100k.link`) are used as they are; otherwise
-    they are downloaded from RecBole's repository.
+    they are downloaded from RecBole's repository and checked against the
+    SHA-256 recorded in :obj:`sha256` (a changed or corrupt download raises
+    a :class:`~pyg_recs.data.download.ChecksumError` and leaves nothing in
+    :obj:`root/raw`).
 
     .. note::
         Licences: the ratings are under the GroupLens terms of use (research
@@ -71,6 +73,22 @@ class MovieLens100KKG(AtomicKGDataset):
     """
     url = ('https://raw.githubusercontent.com/RUCAIBox/RecBole/master/'
            'recbole/dataset_example/ml-100k')
+    #: Accepted SHA-256 hashes of every raw file, as in RecBole's repository
+    #: (Unix line endings) and in its PyPI wheel 1.2.0 (Windows endings).
+    sha256 = {
+        'ml-100k.inter': (
+            '4edb74e2a81178c2ba9ff381495f754f996c4aea351b1272ca36b43da0935eff',
+            'd4832a77576cb5a480517a9554eef1872331f1ba780ddcd3f4bf956d562ccfc2',
+        ),
+        'ml-100k.kg': (
+            '200a0636fa07c218119a42e5bac7aa3e26e3665a6f919c1b22909bd412b14779',
+            'e72e5ee22f5721daea5bfe2156c2a26c1434a72d7b3365cf21cfe069497ba29f',
+        ),
+        'ml-100k.link': (
+            '524dca2c3d62619688ab99b3ec53ea2acb9b64d38eafec3e02bdd0dc6bb7d948',
+            '936102919c05e13da972a5d9c1ed6461ca5366b9df7371ecba10f266c1afaea1',
+        ),
+    }
 
     def __init__(
         self,
@@ -89,7 +107,8 @@ class MovieLens100KKG(AtomicKGDataset):
 
     def download(self) -> None:
         for name in self.raw_file_names:
-            download_url(f'{self.url}/{name}', self.raw_dir)
+            download_verified(f'{self.url}/{name}', self.raw_dir,
+                              sha256=self.sha256[name])
 
 
 __all__ = ['MovieLens100KKG']

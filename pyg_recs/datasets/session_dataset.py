@@ -181,13 +181,13 @@ def check_examples(obj: object, path: str) -> Examples:
             if not _is_id(item):
                 raise ValueError(
                     f"'{path}', example {i}: item ids must be non-negative "
-                    f"ints (got {item!r})")
+                    f"ints below 2**63 (got {item!r})")
     return list(sessions), list(targets)
 
 
 def _is_id(value: object) -> bool:
     return (isinstance(value, int) and not isinstance(value, bool)
-            and value >= 0)
+            and 0 <= value < 2**63)
 
 
 def _separate_all(data: Data, slices: Dict[str, Tensor],

@@ -1,7 +1,9 @@
 import contextlib
 import math
+import os
 import os.path as osp
 import time
+import warnings
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
 import torch
@@ -237,7 +239,13 @@ class Trainer:
             lock.acquire()
         try:
             if resume:
-                self.load_state(osp.join(self._require_out_dir(), LAST))
+                path = osp.join(self._require_out_dir(), LAST)
+                if osp.exists(path):
+                    self.load_state(path)
+                else:  # Stopped before its first epoch ended.
+                    warnings.warn(f"No complete epoch in '{self.out_dir}' "
+                                  f"to resume from; starting afresh")
+                _remove_stale_temporaries(self.out_dir)
             self._fit(train_loader, valid_loader)
         finally:
             if lock is not None:
@@ -385,6 +393,13 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch
+
+
+def _remove_stale_temporaries(folder: str) -> None:
+    # Temporary files of atomic writes interrupted by a kill.
+    for name in os.listdir(folder):
+        if name.startswith('.') and name.endswith('.tmp'):
+            os.remove(osp.join(folder, name))
 
 
 def _fused_ok(device: torch.device) -> bool:

@@ -112,6 +112,25 @@ class TransH(KGEModel):
         rel_type: Tensor,
         tail_index: Tensor,
     ) -> Tensor:
+        self.check_triples(head_index, rel_type, tail_index)
+        return self._forward(head_index, rel_type, tail_index)
+
+    def check_triples(
+        self,
+        head_index: OptTensor = None,
+        rel_type: OptTensor = None,
+        tail_index: OptTensor = None,
+    ) -> None:
+        r"""Raises a :class:`ValueError` naming the argument if an entity
+        or relation id is out of range (a :class:`TypeError` if it is not
+        an integer tensor), instead of an index error deep inside the
+        embedding lookup or a device-side assertion on a GPU."""
+        check_index((head_index, self.num_nodes, 'head_index'),
+                    (rel_type, self.num_relations, 'rel_type'),
+                    (tail_index, self.num_nodes, 'tail_index'))
+
+    def _forward(self, head_index: Tensor, rel_type: Tensor,
+                 tail_index: Tensor) -> Tensor:
         head = self.node_emb(head_index)  # [B, d]
         tail = self.node_emb(tail_index)  # [B, d]
         rel = self.rel_emb(rel_type)  # [B, d]
@@ -130,8 +149,10 @@ class TransH(KGEModel):
         :math:`\max(0, \gamma - d(h, r, t) + d(h', r, t'))` averaged over
         the triplets, against triplets corrupted by :meth:`random_sample`.
         """
-        pos_score = self(head_index, rel_type, tail_index)
-        neg_score = self(*self.random_sample(head_index, rel_type, tail_index))
+        self.check_triples(head_index, rel_type, tail_index)
+        pos_score = self._forward(head_index, rel_type, tail_index)
+        neg_score = self._forward(
+            *self.random_sample(head_index, rel_type, tail_index))
 
         return F.margin_ranking_loss(
             pos_score,
@@ -187,6 +208,7 @@ class TransH(KGEModel):
             :obj:`[batch_size, num_nodes]`, higher is better; equal to
             :obj:`self(head_index[i], rel_type[i], j)` at :obj:`[i, j]`.
         """
+        self.check_triples(head_index, rel_type)
         normal = self.normal(rel_type)  # [B, d]
         query = (self.project(self.node_emb(head_index), normal) +
                  self.rel_emb(rel_type))  # [B, d]
@@ -205,6 +227,7 @@ class TransH(KGEModel):
         :rtype: :class:`torch.Tensor` of shape
             :obj:`[batch_size, num_nodes]`, higher is better.
         """
+        self.check_triples(rel_type=rel_type, tail_index=tail_index)
         normal = self.normal(rel_type)  # [B, d]
         query = (self.project(self.node_emb(tail_index), normal) -
                  self.rel_emb(rel_type))  # [B, d]
@@ -238,7 +261,7 @@ class TransH(KGEModel):
         log: bool = True,
     ) -> Tuple[float, float, float]:
         r"""Evaluates the model quality by computing Mean Rank, MRR and
-        Hits@:math:`k` across all possible tail entities, with the same
+        Hits@\ :math:`k` across all possible tail entities, with the same
         (raw, 0-based mean rank) conventions as :meth:`KGEModel.test` but
         ranking :obj:`batch_size` triplets at once with
         :meth:`score_all_tails`. For filtered ranks, use
@@ -256,6 +279,7 @@ class TransH(KGEModel):
         """
         if batch_size < 1:
             raise ValueError(f"Invalid 'batch_size' (got {batch_size})")
+        self.check_triples(head_index, rel_type, tail_index)
         starts = range(0, head_index.numel(), batch_size)
         starts = tqdm(starts) if log else starts
 
@@ -282,6 +306,42 @@ class TransH(KGEModel):
                 f'num_relations={self.num_relations}, '
                 f'hidden_channels={self.hidden_channels}, '
                 f'p_norm={self.p_norm})')
+
+
+def check_index(*checks: Tuple[Optional[Tensor], int, str]) -> None:
+    r"""Checks that every :obj:`(index, size, name)` holds integer ids in
+    :obj:`[0, size - 1]`, with one device synchronisation for all of them
+    (none while compiling); :obj:`None` indices are skipped.
+
+    Raises:
+        TypeError: If an index is not an integer tensor.
+        ValueError: If an id is out of range; the message names the
+            argument, the valid range and the values given.
+    """
+    if torch.compiler.is_compiling():
+        return
+    todo = []
+    for index, size, name in checks:
+        if index is None:
+            continue
+        if not isinstance(index, Tensor) or index.is_floating_point() \
+                or index.is_complex() or index.dtype == torch.bool:
+            what = index.dtype if isinstance(index, Tensor) else \
+                type(index).__name__
+            raise TypeError(f"'{name}' must be an integer tensor of ids "
+                            f"(got {what})")
+        if index.numel() > 0:
+            todo.append((index, size, name))
+    if len(todo) == 0:
+        return
+    bounds = torch.stack([
+        torch.stack(torch.aminmax(index.reshape(-1))).long()
+        for index, _, _ in todo
+    ]).tolist()  # One synchronisation.
+    for (index, size, name), (low, high) in zip(todo, bounds):
+        if low < 0 or high >= size:
+            raise ValueError(f"'{name}' must hold ids in [0, {size - 1}] "
+                             f"(got values from {low} to {high})")
 
 
 def _norm_penalty(x: Tensor) -> Tensor:

@@ -7,7 +7,12 @@ from torch.nn import Embedding
 from torch_geometric.typing import OptTensor
 
 from pyg_recs.metrics import top_k
-from pyg_recs.nn.kge.transh import CHUNK_ELEMENTS, TransH, orthogonal_penalty
+from pyg_recs.nn.kge.transh import (
+    CHUNK_ELEMENTS,
+    TransH,
+    check_index,
+    orthogonal_penalty,
+)
 
 REC_KEYS = ('user_index', 'pos_item_index', 'neg_item_index')
 KG_KEYS = ('head_index', 'rel_type', 'tail_index')
@@ -263,6 +268,7 @@ class KTUP(torch.nn.Module):
                           item_index: Tensor) -> Tensor:
         r"""Returns the attention logits :math:`\mathbf{a}` of the
         (user, item) pairs over the preferences, :obj:`[batch_size, R]`."""
+        self.check_pairs(user_index, item_index)
         key, _, _ = self._preference_tables()
         return self._logits(self.user_emb(user_index),
                             self.item_representation(item_index), key)
@@ -306,6 +312,21 @@ class KTUP(torch.nn.Module):
             user_index (torch.Tensor): The users, :obj:`[batch_size]`.
             item_index (torch.Tensor): The items, :obj:`[batch_size]`.
         """
+        self.check_pairs(user_index, item_index)
+        return self._forward(user_index, item_index)
+
+    def check_pairs(self, user_index: OptTensor = None,
+                    item_index: OptTensor = None,
+                    neg_item_index: OptTensor = None) -> None:
+        r"""Raises a :class:`ValueError` naming the argument if a user or
+        item id is out of range (a :class:`TypeError` if it is not an
+        integer tensor), instead of an index error deep inside the
+        embedding lookup or a device-side assertion on a GPU."""
+        check_index((user_index, self.num_users, 'user_index'),
+                    (item_index, self.num_items, 'item_index'),
+                    (neg_item_index, self.num_items, 'neg_item_index'))
+
+    def _forward(self, user_index: Tensor, item_index: Tensor) -> Tensor:
         user = self.user_emb(user_index)  # [B, d]
         item = self.item_representation(item_index)  # [B, d]
         return self._score(user, item)
@@ -331,6 +352,7 @@ class KTUP(torch.nn.Module):
                              max(1, user_index.numel() * self.hidden_channels))
         if chunk_size < 1:
             raise ValueError(f"Invalid 'chunk_size' (got {chunk_size})")
+        self.check_pairs(user_index)
         user = self.user_emb(user_index).unsqueeze(1)  # [B, 1, d]
         items = torch.arange(self.num_items, device=user.device)
         out = []
@@ -359,11 +381,22 @@ class KTUP(torch.nn.Module):
             k (int): The number of recommendations.
             exclude_index (torch.Tensor, optional): :obj:`[2, M]` pairs (row
                 of :obj:`user_index`, item) never to recommend, such as the
-                training items. (default: :obj:`None`)
+                training items; it may be empty (a user without training
+                items). Where fewer than :obj:`k` items are left, the
+                excluded ones fill the end of the row. (default: :obj:`None`)
         """
         if k < 1:
             raise ValueError(f"Invalid 'k' (got {k})")
+        if exclude_index is not None:
+            self._check_exclude(exclude_index, user_index.numel())
         return top_k(self.full_scores(user_index), k, exclude_index)
+
+    def _check_exclude(self, exclude_index: Tensor, num_rows: int) -> None:
+        if exclude_index.dim() != 2 or exclude_index.size(0) != 2:
+            raise ValueError(f"'exclude_index' must have shape [2, M] (got "
+                             f"{list(exclude_index.size())})")
+        check_index((exclude_index[0], num_rows, 'exclude_index[0]'),
+                    (exclude_index[1], self.num_items, 'exclude_index[1]'))
 
     @torch.no_grad()
     def explain(
@@ -427,8 +460,12 @@ class KTUP(torch.nn.Module):
             pos_item_index (torch.Tensor): Their positive items.
             neg_item_index (torch.Tensor): Their sampled negative items.
         """
-        pos_score = self(user_index, pos_item_index)
-        neg_score = self(user_index, neg_item_index)
+        self.check_pairs(user_index, pos_item_index, neg_item_index)
+        if user_index.numel() == 0:
+            raise ValueError("The loss of an empty batch is undefined (got "
+                             "an empty 'user_index')")
+        pos_score = self._forward(user_index, pos_item_index)
+        neg_score = self._forward(user_index, neg_item_index)
         loss = -F.logsigmoid(pos_score - neg_score).mean()
         if self.orthogonal_weight != 0:
             normal = F.normalize(self.pref_norm_emb.weight, p=2, dim=-1)
@@ -459,10 +496,14 @@ class KTUP(torch.nn.Module):
             tail_index (torch.Tensor): The tail entities, :obj:`[batch_size]`.
         """
         kg = self._require_kg('kg_loss')
+        kg.check_triples(head_index, rel_type, tail_index)
+        if head_index.numel() == 0:
+            raise ValueError("The loss of an empty batch is undefined (got "
+                             "an empty 'head_index')")
         neg_head, _, neg_tail = kg.random_sample(head_index, rel_type,
                                                  tail_index)
-        pos_score = kg(head_index, rel_type, tail_index)
-        neg_score = kg(neg_head, rel_type, neg_tail)
+        pos_score = kg._forward(head_index, rel_type, tail_index)
+        neg_score = kg._forward(neg_head, rel_type, neg_tail)
         loss = F.margin_ranking_loss(pos_score, neg_score,
                                      target=torch.ones_like(pos_score),
                                      margin=self.margin)

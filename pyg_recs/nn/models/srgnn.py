@@ -178,6 +178,8 @@ class SRGNN(torch.nn.Module):
     def batch_loss(self, batch) -> Tensor:
         r"""The training loss of a mini-batch with next items
         :obj:`batch.y`."""
+        if batch.y.numel() == 0:
+            raise ValueError('The loss of an empty batch is undefined')
         return self.loss(self.batch_scores(batch), batch.y)
 
     @torch.no_grad()
