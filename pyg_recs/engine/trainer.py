@@ -150,14 +150,17 @@ class Trainer:
         wall time and its split into waiting for batches (data loading) and
         the model's own work (compute)."""
         self.model.train()
-        total_loss, num_batches = 0.0, 0
+        num_batches = 0
         load_time = 0.0
         self._sync()
         start = tick = time.perf_counter()
         bar = tqdm(self._shard(loader), desc=f'Epoch {self.epoch + 1:02d}',
                    disable=not self.progress or not self.is_main,
                    leave=False, total=_len(loader, self.world_size))
-        losses = []
+        # A running sum, not a list of losses: a detached loss may share the
+        # storage of a large buffer of its step, and keeping them all leaked
+        # about 4 MB per batch (16 GB in a Diginetica epoch on a CPU).
+        loss_sum = torch.zeros((), device=self.device)
         with self._join():
             for batch in bar:
                 batch = to_device(batch, self.device)
@@ -166,18 +169,16 @@ class Trainer:
                 loss = self.step_module(batch)
                 loss.backward()
                 self.optimizer.step()
-                losses.append(loss.detach())
+                loss_sum += loss.detach().float()
                 num_batches += 1
                 if num_batches % 100 == 0:
-                    total_loss = float(torch.stack(losses).mean())
-                    bar.set_postfix(loss=f'{total_loss:.4f}')
+                    bar.set_postfix(
+                        loss=f'{float(loss_sum) / num_batches:.4f}')
                 tick = time.perf_counter()
         self._sync()
         seconds = time.perf_counter() - start
-        loss_sum = torch.stack(losses).sum() if losses else \
-            torch.zeros((), device=self.device)
         stats = self._all_reduce(torch.stack([
-            loss_sum.float(), torch.tensor(float(num_batches),
+            loss_sum, torch.tensor(float(num_batches),
                                            device=loss_sum.device)]))
         if float(stats[1]) == 0:
             raise ValueError('The training loader yielded no batch')
