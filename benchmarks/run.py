@@ -559,21 +559,25 @@ def _x(value: Optional[float]) -> str:
 
 def results_table(report: Dict[str, Any]) -> str:
     lines = [
-        '| model | dataset | library | s/epoch | ms/batch | eval s | '
-        'valid s | peak RSS MB | CUDA MB | test metrics | candidates |',
-        '|---|---|---|---:|---:|---:|---:|---:|---:|---|---:|',
+        '| model | dataset | library | s/epoch | ms/batch | every epoch (s) '
+        '| eval s | valid s | peak RSS MB | CUDA MB | test metrics | '
+        'candidates |',
+        '|---|---|---|---:|---:|---|---:|---:|---:|---:|---|---:|',
     ]
     for r in report['records']:
         head = (f"| {LABEL[r['model']]} | {r['dataset']} | "
                 f"{r['library']} |")
         if 'error' in r:
-            lines.append(f"{head} failed: {r['error']} | | | | | | | |")
+            lines.append(f"{head} failed: {r['error']} | | | | | | | | |")
             continue
         metrics = ', '.join(f"{k} {_f(r['metrics'].get(k), 2, 100)}"
                             for k in SHOWN[r['model']])
+        every = ', '.join(f'{t:.1f}' for t in r['epoch_seconds'])
+        if r.get('epoch_phases'):
+            every += ' (' + ', '.join(r['epoch_phases']) + ')'
         lines.append(
             f"{head} {_f(r['epoch_s'])} | {_f(r['batch_ms'], 1)} | "
-            f"{_f(r['eval_s'])} | {_f(r['valid_s'])} | "
+            f"{every} | {_f(r['eval_s'])} | {_f(r['valid_s'])} | "
             f"{_f(r['peak_rss_mb'], 0)} | "
             f"{_f(r['cuda_max_memory_allocated_mb'], 0)} | {metrics} | "
             f"{r['n_items']} |")
@@ -668,9 +672,9 @@ def markdown(report: Dict[str, Any]) -> str:
         f'Paper protocol: {PAPER_PROTOCOL}.',
         '',
     ]
-    notes = report.get('notes') or []
-    if notes:
-        parts += ['Notes:', ''] + [f'- {n}' for n in notes] + ['']
+    remarks = notes(report)
+    if remarks:
+        parts += ['Notes:', ''] + [f'- {n}' for n in remarks] + ['']
     return '\n'.join(parts)
 
 
@@ -871,6 +875,33 @@ def notes(report: Dict[str, Any]) -> List[str]:
                    + ('kept on (stock behaviour).' if anomaly else
                       'switched off (--recbole-anomaly-detection keeps '
                       'it).'))
+    for model, dataset in dict.fromkeys(
+            (r['model'], r['dataset']) for r in report['records']):
+        metric, per_lib = HEADLINE[model], []
+        for r in report['records']:
+            if (r['model'], r['dataset']) != (model, dataset) or \
+                    'raw' not in r:
+                continue
+            if r['library'] == 'pyg_recs':
+                valid = [h['valid'].get(metric) for h in r['raw']['epochs']
+                         if 'valid' in h]
+            else:
+                valid = [v.get(metric) for v in r['raw']['valid_metrics']]
+            per_lib.append(f"{r['library']} " + ', '.join(
+                _f(v, 2, 100) for v in valid))
+        if per_lib:
+            out.append(f'{LABEL[model]} on {dataset}, validation {metric} '
+                       f'(%) after each epoch: ' + '; '.join(per_lib) + '.')
+    noisy = [f"{r['library']} {LABEL[r['model']]} "
+             f"({min(r['epoch_seconds']):.1f}-{max(r['epoch_seconds']):.1f}"
+             f' s)' for r in report['records']
+             if len(r.get('epoch_seconds') or []) > 1
+             and max(r['epoch_seconds']) > 2 * min(r['epoch_seconds'])]
+    if noisy:
+        out.append('Epoch times varied more than 2x within a run for '
+                   + ', '.join(noisy) + ': the machine was shared (see the '
+                   'load averages), so the ratios are rough; rerun with '
+                   'more epochs on an idle machine for tight numbers.')
     if 'srgnn' in models:
         out.append('SR-GNN: both libraries train on the same prefix '
                    'examples with hidden 100, batch 100, Adam lr 1e-3 '
