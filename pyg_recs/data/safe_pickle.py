@@ -60,8 +60,7 @@ def safe_load(src: Union[str, bytes]) -> Any:
             return RestrictedUnpickler(fh, path).load()
     except UnsafePickleError:
         raise
-    except (EOFError, pickle.UnpicklingError, IndexError, KeyError,
-            ValueError, TypeError, AttributeError) as e:
+    except Exception as e:  # Any malformed opcode stream.
         raise ValueError(f"Could not read the pickle '{path}': {e} "
                          f"(empty, truncated or not a pickle)") from e
 
