@@ -353,27 +353,39 @@ def kg_dataset(name: str, root: str, ratios=(0.7, 0.1, 0.2),
                            seed=seed, strict=strict)
 
 
-def kg_filter_index(head: Tensor, rel: Tensor, all_head: Tensor,
-                    all_rel: Tensor, all_tail: Tensor) -> Tensor:
-    r"""The :obj:`[2, M]` (row, entity) pairs of all known tails of every
-    query :obj:`(head[row], rel[row], ?)`, for filtered ranking."""
-    num_rel = int(max(int(all_rel.max()), int(rel.max())) + 1)
-    key = all_head * num_rel + all_rel
-    perm = key.argsort()
-    key, tails = key[perm], all_tail[perm]
-    query = head * num_rel + rel
-    start = torch.searchsorted(key, query)
-    end = torch.searchsorted(key, query, right=True)
-    count = end - start
-    row = torch.arange(query.numel(), device=query.device)
-    row = row.repeat_interleave(count)
-    offset = torch.arange(int(count.sum()), device=query.device)
-    offset = offset - (torch.cumsum(count, 0) - count).repeat_interleave(count)
-    return torch.stack([row, tails[start.repeat_interleave(count) + offset]])
+class KnownTails:
+    r"""All true triples, sorted once by (head, relation), to look up the
+    known tails of many :obj:`(head, relation, ?)` queries for filtered
+    ranking.
+
+    Args:
+        known (torch.Tensor): The true triples as :obj:`[3, T]` (head,
+            relation, tail).
+        num_relations (int): The number of relations.
+    """
+    def __init__(self, known: Tensor, num_relations: int) -> None:
+        self.num_relations = num_relations
+        key = known[0] * num_relations + known[1]
+        perm = key.argsort()
+        self.key, self.tails = key[perm], known[2][perm]
+
+    def filter_index(self, head: Tensor, rel: Tensor) -> Tensor:
+        r"""The :obj:`[2, M]` (row, entity) pairs of all known tails of every
+        query :obj:`(head[row], rel[row], ?)`."""
+        query = head * self.num_relations + rel
+        start = torch.searchsorted(self.key, query)
+        count = torch.searchsorted(self.key, query, right=True) - start
+        row = torch.arange(query.numel(), device=query.device)
+        row = row.repeat_interleave(count)
+        offset = torch.arange(int(count.sum()), device=query.device)
+        offset = offset - (torch.cumsum(count, 0) -
+                           count).repeat_interleave(count)
+        return torch.stack(
+            [row, self.tails[start.repeat_interleave(count) + offset]])
 
 
 def kg_completion(scores_fn: Callable, head: Tensor, rel: Tensor,
-                  tail: Tensor, known: Tensor, batch_size: int = 256,
+                  tail: Tensor, known: KnownTails, batch_size: int = 256,
                   max_triples: Optional[int] = None) -> Dict[str, float]:
     r"""Filtered tail prediction: rank the true tail of every triple among
     all entities, with the other known true tails removed; returns
@@ -382,8 +394,7 @@ def kg_completion(scores_fn: Callable, head: Tensor, rel: Tensor,
     Args:
         scores_fn (callable): :obj:`scores_fn(head, rel) -> [B, N]`.
         head, rel, tail (torch.Tensor): The evaluated triples.
-        known (torch.Tensor): All true triples as :obj:`[3, T]` (head,
-            relation, tail) used for filtering.
+        known (KnownTails): All true triples, used for filtering.
         batch_size (int, optional): Triples ranked at once.
         max_triples (int, optional): Evaluate only the first ones.
     """
@@ -399,7 +410,7 @@ def kg_completion(scores_fn: Callable, head: Tensor, rel: Tensor,
             h, r, t = (head[i:i + batch_size], rel[i:i + batch_size],
                        tail[i:i + batch_size])
             scores = scores_fn(h, r)
-            filt = kg_filter_index(h, r, known[0], known[1], known[2])
+            filt = known.filter_index(h, r)
             ranks.append(filtered_rank(scores, t, filt).cpu())
     out = rank_metrics(ranks, ks=(10, ))
     return {'KG_MR': out['MR'], 'KG_MRR': out['MRR'],
@@ -460,7 +471,8 @@ def build_ktup(
     kg = data[RELATION]
     head, tail = kg.edge_index
     rel = kg.edge_type
-    known = torch.stack([head, rel, tail]).to(device)
+    known = KnownTails(torch.stack([head, rel, tail]).to(device),
+                       num_relations)
 
     def split_triples(mask):
         return head[mask], rel[mask], tail[mask]
