@@ -24,7 +24,28 @@ ALIGNED = ('item', 'aligned_with', 'entity')
 RELATION = ('entity', 'relation', 'entity')
 
 
-class AtomicKGDataset(InMemoryDataset):
+class KGRecCounts:
+    r"""Node and relation counts of a dataset holding one knowledge-aware
+    :class:`~torch_geometric.data.HeteroData` (see
+    :func:`build_kg_rec_data`)."""
+    @property
+    def num_users(self) -> int:
+        return int(self._data['user'].num_nodes)
+
+    @property
+    def num_items(self) -> int:
+        return int(self._data['item'].num_nodes)
+
+    @property
+    def num_entities(self) -> int:
+        return int(self._data['entity'].num_nodes)
+
+    @property
+    def num_relations(self) -> int:
+        return len(self._data.relation_names)
+
+
+class AtomicKGDataset(KGRecCounts, InMemoryDataset):
     r"""Knowledge-aware recommendation data in the atomic-file format of
     `RecBole <https://recbole.io/docs/user_guide/data/atomic_files.html>`_,
     as used by `KTUP <https://arxiv.org/abs/1902.06236>`_ (Cao *et al.*,
@@ -180,22 +201,6 @@ class AtomicKGDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> List[str]:
         return ['data.pt']
-
-    @property
-    def num_users(self) -> int:
-        return int(self._data['user'].num_nodes)
-
-    @property
-    def num_items(self) -> int:
-        return int(self._data['item'].num_nodes)
-
-    @property
-    def num_entities(self) -> int:
-        return int(self._data['entity'].num_nodes)
-
-    @property
-    def num_relations(self) -> int:
-        return len(self._data.relation_names)
 
     def download(self) -> None:
         raise FileNotFoundError(

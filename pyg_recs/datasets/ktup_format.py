@@ -9,6 +9,7 @@ from torch_geometric.data import HeteroData, InMemoryDataset
 
 from pyg_recs.data.atomic import AtomicFileError, read_tsv
 from pyg_recs.datasets.knowledge_graph import (
+    KGRecCounts,
     build_kg_rec_data,
     encode_ids,
     kg_rec_stats,
@@ -19,7 +20,7 @@ from pyg_recs.io import atomic_json_dump, atomic_torch_save
 SPLITS = ('train', 'valid', 'test')
 
 
-class KTUPDataset(InMemoryDataset):
+class KTUPDataset(KGRecCounts, InMemoryDataset):
     r"""Knowledge-aware recommendation data in the layout of the
     `KTUP reference code <https://github.com/TaoMiner/joint-kg-recommender>`_
     from the `"Unifying Knowledge Graph Learning and Recommendation: Towards
@@ -109,22 +110,6 @@ class KTUPDataset(InMemoryDataset):
     @property
     def processed_file_names(self) -> List[str]:
         return ['data.pt']
-
-    @property
-    def num_users(self) -> int:
-        return int(self._data['user'].num_nodes)
-
-    @property
-    def num_items(self) -> int:
-        return int(self._data['item'].num_nodes)
-
-    @property
-    def num_entities(self) -> int:
-        return int(self._data['entity'].num_nodes)
-
-    @property
-    def num_relations(self) -> int:
-        return len(self._data.relation_names)
 
     def download(self) -> None:
         raise FileNotFoundError(
