@@ -28,7 +28,7 @@ import re
 import time
 import warnings
 from itertools import islice
-from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple
+from typing import TYPE_CHECKING, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -36,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas
 
 Examples = Tuple[List[List[int]], List[int]]
+FlatExamples = Tuple[Tuple[np.ndarray, np.ndarray], np.ndarray]
 
 DIGINETICA_COLUMNS = ('session_id', 'user_id', 'item_id', 'timeframe',
                       'eventdate')
@@ -52,16 +53,18 @@ class SRGNNSplits(NamedTuple):
     SR-GNN pickles plus the item mapping.
 
     Attributes:
-        train ((list, list)): Training examples :obj:`(prefixes, targets)`.
-        test ((list, list)): Test examples :obj:`(prefixes, targets)`.
+        train ((list, list)): Training examples :obj:`(prefixes, targets)`
+            (with :obj:`as_arrays=True`, :obj:`((items, ptr), targets)`).
+        test ((list, list)): Test examples, in the same form.
         all_train_seq (list): The whole training sessions the training
-            examples come from (:obj:`all_train_seq.txt`).
+            examples come from (:obj:`all_train_seq.txt`; with
+            :obj:`as_arrays=True`, :obj:`(items, ptr)`).
         item_ids (numpy.ndarray): The original id of every item:
             :obj:`item_ids[i - 1]` is the raw id of item :obj:`i`.
     """
-    train: Examples
-    test: Examples
-    all_train_seq: List[List[int]]
+    train: Union[Examples, FlatExamples]
+    test: Union[Examples, FlatExamples]
+    all_train_seq: Union[List[List[int]], Tuple[np.ndarray, np.ndarray]]
     item_ids: np.ndarray
 
 
@@ -380,6 +383,7 @@ def srgnn_preprocess(
     min_item_count: int = 5,
     test_days: Optional[int] = None,
     local_time: bool = False,
+    as_arrays: bool = False,
 ) -> SRGNNSplits:
     r"""The preprocessing of the `SR-GNN <https://arxiv.org/abs/1811.00855>`_
     reference code (:obj:`datasets/preprocess.py` of
@@ -445,11 +449,20 @@ def srgnn_preprocess(
         local_time (bool, optional): Whether to convert dates to seconds in
             the local time zone, as :func:`time.mktime` in the reference
             does. (default: :obj:`False`)
+        as_arrays (bool, optional): Whether to return the examples in flat
+            :obj:`numpy` form, :obj:`((items, ptr), targets)` with the
+            clicks of example :obj:`i` in :obj:`items[ptr[i]:ptr[i + 1]]`
+            (and :obj:`all_train_seq` as :obj:`(items, ptr)`), instead of
+            Python lists. The flat form takes a fraction of the memory and
+            time for large logs and is what
+            :func:`~pyg_recs.data.sessions_to_graphs` consumes directly.
+            (default: :obj:`False`)
 
     Returns:
         :class:`SRGNNSplits`: :obj:`(train, test, all_train_seq, item_ids)`
         where :obj:`train` and :obj:`test` are :obj:`(prefixes, targets)`
-        lists equal to the reference pickles.
+        lists equal to the reference pickles (or their flat form with
+        :obj:`as_arrays=True`).
     """
     if dataset not in TEST_DAYS:
         raise ValueError(f"Invalid 'dataset' (got '{dataset}'); expected "
@@ -548,6 +561,10 @@ def srgnn_preprocess(
     train, all_train_seq = _expand(train_ids, train_ptr, num_examples,
                                    start)
     test, _ = _expand(test_ids, test_ptr, np.diff(test_ptr) - 1, 0)
+    if not as_arrays:
+        train = (_to_lists(train[0]), train[1].tolist())
+        test = (_to_lists(test[0]), test[1].tolist())
+        all_train_seq = _to_lists(all_train_seq)
     return SRGNNSplits(train, test, all_train_seq, item_ids)
 
 
@@ -609,9 +626,15 @@ def _drop_unknown(ids: np.ndarray, ptr: np.ndarray):
 
 
 def _expand(ids: np.ndarray, ptr: np.ndarray, num_examples: np.ndarray,
-            start: int) -> Tuple[Examples, List[List[int]]]:
+            start: int) -> Tuple[FlatExamples, Tuple[np.ndarray, np.ndarray]]:
     r"""The prefix examples of the sessions :obj:`ids[ptr[k]:ptr[k + 1]]`
-    from example :obj:`start` on, and the sessions they come from."""
+    from example :obj:`start` on, in flat form :obj:`((items, ptr),
+    targets)`, and the sessions they come from as :obj:`(items, ptr)`.
+
+    A session of :math:`n` clicks yields :math:`n - 1` examples whose
+    prefixes have lengths :math:`n - 1, n - 2, \ldots, 1`; all of them are
+    gathered with one fancy-indexing operation.
+    """
     first = 0
     skip = 0
     if start > 0:
@@ -619,17 +642,33 @@ def _expand(ids: np.ndarray, ptr: np.ndarray, num_examples: np.ndarray,
         first = int(np.searchsorted(cum, start, side='right'))
         skip = start - (int(cum[first - 1]) if first > 0 else 0)
     lo = int(ptr[first])
-    flat = ids[lo:].tolist()
-    bounds = (ptr[first:] - lo).tolist()
-    sessions: List[List[int]] = []
-    targets: List[int] = []
-    seqs = [flat[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-    for k, seq in enumerate(seqs):
-        n = len(seq)
-        top = n - 1 - skip if k == 0 else n - 1
-        sessions.extend([seq[:j] for j in range(top, 0, -1)])
-        targets.extend(seq[top:0:-1])
-    return (sessions, targets), seqs
+    seq_items = ids[lo:]
+    seq_ptr = ptr[first:] - lo
+    counts = num_examples[first:]
+
+    # Session and prefix length of every example, longest prefix first:
+    ex_sess = np.repeat(np.arange(counts.size), counts)
+    ex_rank = np.arange(ex_sess.size) - np.repeat(np.cumsum(counts) - counts,
+                                                  counts)
+    ex_len = np.diff(seq_ptr)[ex_sess] - 1 - ex_rank
+    del ex_rank
+    ex_sess, ex_len = ex_sess[skip:], ex_len[skip:]
+    begin = seq_ptr[ex_sess]
+    targets = seq_items[begin + ex_len]
+
+    ex_ptr = np.zeros(ex_len.size + 1, dtype=np.int64)
+    np.cumsum(ex_len, out=ex_ptr[1:])
+    index = np.repeat(begin - ex_ptr[:-1], ex_len)
+    index += np.arange(index.size)
+    return ((seq_items[index], ex_ptr), targets), (seq_items, seq_ptr)
+
+
+def _to_lists(flat: Tuple[np.ndarray, np.ndarray]) -> List[List[int]]:
+    r"""Flat :obj:`(items, ptr)` sessions as a list of :obj:`int` lists."""
+    items, ptr = flat
+    values = items.tolist()
+    bounds = ptr.tolist()
+    return [values[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 __all__ = [

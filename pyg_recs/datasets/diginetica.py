@@ -164,7 +164,7 @@ class Diginetica(SessionDataset):
 
     def read_examples(self) -> Dict[str, Examples]:
         df = read_diginetica_clicks(self.raw_paths[0])
-        out = srgnn_preprocess(df, dataset='diginetica')
+        out = srgnn_preprocess(df, dataset='diginetica', as_arrays=True)
         return {'train': out.train, 'test': out.test}
 
 

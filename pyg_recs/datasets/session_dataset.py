@@ -96,7 +96,9 @@ class SessionDataset(InMemoryDataset):
 
     def read_examples(self) -> Dict[str, Examples]:
         r"""Reads the raw files into :obj:`{'train': (sessions, targets),
-        'test': (sessions, targets)}` with original item ids.
+        'test': (sessions, targets)}` with original item ids, where
+        :obj:`sessions` is a list of item id lists or the flat
+        :obj:`(items, ptr)` form of :func:`pyg_recs.data.flatten_sessions`.
         Subclasses that parse other raw formats override this method.
         """
         out = {}
@@ -106,47 +108,52 @@ class SessionDataset(InMemoryDataset):
 
     def process(self) -> None:
         examples = self.read_examples()
-        train, test = examples['train'], examples['test']
+        # Everything below works on the flat form (items, ptr, targets):
+        flat = {}
+        for name in ('train', 'test'):
+            sessions, targets = examples.pop(name)
+            items, ptr = flatten_sessions(sessions)
+            del sessions
+            flat[name] = (items, ptr, np.asarray(targets, dtype=np.int64))
+        del examples
 
         # Remap item ids densely over everything seen in the raw data:
-        train_items, _ = flatten_sessions(train[0])
-        test_items, _ = flatten_sessions(test[0])
         item_ids = np.unique(np.concatenate([
-            train_items, test_items,
-            np.asarray(train[1], dtype=np.int64),
-            np.asarray(test[1], dtype=np.int64)
+            part for name in ('train', 'test')
+            for part in (flat[name][0], flat[name][2])
         ]))
 
-        num_valid = int(round(len(train[1]) * self.val_ratio))
-        num_train = len(train[1]) - num_valid
+        items, ptr, targets = flat.pop('train')
+        num_valid = int(round(targets.size * self.val_ratio))
+        num_train = targets.size - num_valid
+        cut = int(ptr[num_train])
         parts = {
-            'train': (train[0][:num_train], train[1][:num_train]),
-            'valid': (train[0][num_train:], train[1][num_train:]),
-            'test': test,
+            'train': (items[:cut], ptr[:num_train + 1], targets[:num_train]),
+            'valid': (items[cut:], ptr[num_train:] - cut,
+                      targets[num_train:]),
+            'test': flat.pop('test'),
         }
+        del items, ptr, targets
+        sizes = {split: int(parts[split][2].size) for split in SPLITS}
         for i, split in enumerate(SPLITS):
-            sessions, targets = parts[split]
-            items, ptr = flatten_sessions(sessions)
+            items, ptr, targets = parts.pop(split)
             items = np.searchsorted(item_ids, items)
-            targets = np.searchsorted(item_ids,
-                                      np.asarray(targets, dtype=np.int64))
+            targets = np.searchsorted(item_ids, targets)
             data, slices = sessions_to_graphs((items, ptr), targets)
+            del items, ptr, targets
             if self.pre_transform is not None:
                 data_list = [
                     self.pre_transform(d)
-                    for d in _separate_all(data, slices, len(targets))
+                    for d in _separate_all(data, slices, sizes[split])
                 ]
                 data, slices = self.collate(data_list)
             atomic_torch_save((data.to_dict(), slices, data.__class__),
                               self.processed_paths[i])
+            del data, slices
         atomic_torch_save({'item_ids': torch.from_numpy(item_ids)},
                           self.processed_paths[3])
-        atomic_json_dump(
-            {
-                split: len(parts[split][1])
-                for split in SPLITS
-            } | {'num_items': int(item_ids.size)},
-            osp.join(self.processed_dir, 'stats.json'))
+        atomic_json_dump(sizes | {'num_items': int(item_ids.size)},
+                         osp.join(self.processed_dir, 'stats.json'))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({len(self)}, '

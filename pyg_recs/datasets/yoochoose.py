@@ -153,7 +153,8 @@ class Yoochoose(SessionDataset):
         df = read_yoochoose_clicks(self.raw_paths[0])
         out = srgnn_preprocess(
             df, dataset='yoochoose',
-            fraction=None if self.fraction == '1' else self.fraction)
+            fraction=None if self.fraction == '1' else self.fraction,
+            as_arrays=True)
         return {'train': out.train, 'test': out.test}
 
     def __repr__(self) -> str:

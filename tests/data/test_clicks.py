@@ -168,6 +168,10 @@ def test_sample_equals_reference():
     assert out.train[0] == train[0] and out.train[1] == train[1]
     assert out.test[0] == test[0] and out.test[1] == test[1]
     assert out.all_train_seq == all_train_seq
+    flat = srgnn_preprocess(df, 'diginetica', as_arrays=True)
+    assert unflatten(flat.train) == tuple(train)
+    assert unflatten(flat.test) == tuple(test)
+    assert flat.train[0][0].dtype == np.int64
     # item_ids maps the new ids back to the raw ones, all frequent:
     assert len(set(out.item_ids.tolist())) == 309
     counts = df['item_id'].value_counts()
@@ -340,6 +344,17 @@ def test_against_naive(seed):
         out = srgnn_preprocess(df, 'yoochoose', fraction=fraction)
         assert out.train == train and out.test == test
         assert out.all_train_seq == seqs
+        flat = srgnn_preprocess(df, 'yoochoose', fraction=fraction,
+                                as_arrays=True)
+        assert unflatten(flat.train) == train
+        assert unflatten(flat.test) == test
+        assert unflatten((flat.all_train_seq, [])) == (seqs, [])
+
+
+def unflatten(examples):
+    (items, ptr), targets = examples
+    sessions = [items[a:b].tolist() for a, b in zip(ptr[:-1], ptr[1:])]
+    return sessions, list(targets)
 
 
 @pytest.mark.skipif(not hasattr(time, 'tzset'), reason='needs time.tzset')
