@@ -139,8 +139,10 @@ def link_raw(source: str, raw_dir: str) -> None:
         if not osp.isfile(path):
             continue
         target = osp.join(raw_dir, osp.basename(path))
-        if not osp.lexists(target):
+        try:
             os.symlink(osp.abspath(path), target)
+        except FileExistsError:  # Already there (or linked by another rank).
+            pass
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:

@@ -216,11 +216,14 @@ def run(
         raise ValueError(f"Unknown model '{model_name}'; choose from "
                          f"{sorted(RECIPES)}")
     world_size, rank, device = init_distributed(device)
-    seed_everything(seed)
+    # Model noise (e.g. KTUP's Gumbel samples) differs between ranks; the
+    # initial parameters are rank 0's, which DDP broadcasts.
+    seed_everything(seed + rank)
     extra = {}
     if world_size > 1:
         # All ranks must walk the same batch sequence: a generator seeded
-        # alike on every rank drives shuffling and negative sampling.
+        # alike on every rank drives shuffling and negative sampling (the
+        # trainer checkpoints its state, so resuming continues it).
         extra['generator'] = torch.Generator().manual_seed(seed)
     if rank != 0:  # Let rank 0 process the dataset first.
         _barrier()
@@ -243,7 +246,7 @@ def run(
         lr_gamma=lr_gamma, epochs=epochs, patience=patience,
         monitor=exp.monitor, metrics=exp.metrics, ks=exp.ks, device=device,
         out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn,
-        compile=compile)
+        compile=compile, generator=extra.get('generator'))
     if str(device).startswith('cuda') and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()

@@ -1,4 +1,3 @@
-import contextlib
 import math
 import os
 import os.path as osp
@@ -75,6 +74,20 @@ class Trainer:
             :obj:`eval_fn(model) -> dict` whose values are merged into the
             validation metrics, *e.g.* knowledge-graph completion.
             (default: :obj:`None`)
+        compile (bool, optional): Compile the training step with
+            :func:`torch.compile`. (default: :obj:`False`)
+        generator (torch.Generator, optional): The generator the training
+            loaders draw from when it is not the global one (under DDP all
+            ranks share one seed for it); its state is checkpointed, so
+            that resuming continues the same batch sequence.
+            (default: :obj:`None`)
+
+    Under :class:`~torch.nn.parallel.DistributedDataParallel` (a process
+    group is initialised, *e.g.* by :obj:`torchrun`), every rank keeps every
+    :obj:`world_size`-th batch, gradients and metrics are reduced across
+    ranks, only rank 0 writes, and :obj:`last.pt` holds the random
+    generator states of every rank, so that a resumed run continues bit for
+    bit when it has the same number of processes.
     """
     def __init__(
         self,
@@ -93,6 +106,7 @@ class Trainer:
         progress: bool = True,
         eval_fn: Optional[Callable[[torch.nn.Module], Dict[str, float]]] = None,
         compile: bool = False,
+        generator: Optional[torch.Generator] = None,
     ) -> None:
         if lr <= 0:
             raise ValueError(f"Invalid 'lr' (got {lr})")
@@ -123,6 +137,7 @@ class Trainer:
         self.out_dir = out_dir
         self.progress = progress
         self.eval_fn = eval_fn
+        self.generator = generator
         self.hparams = dict(lr=lr, weight_decay=weight_decay,
                             lr_step=lr_step, lr_gamma=lr_gamma,
                             epochs=epochs, patience=patience, monitor=monitor,
@@ -142,6 +157,9 @@ class Trainer:
         self.best_value = -math.inf
         self.best_epoch = 0
         self.best_state: Optional[Dict[str, Tensor]] = None
+        # The training loader of fit(), checkpointed when it has a state
+        # that runs across epochs (e.g. JointLoader's KG stream):
+        self.train_loader: Optional[Iterable] = None
 
     # Training ################################################################
 
@@ -154,32 +172,32 @@ class Trainer:
         load_time = 0.0
         self._sync()
         start = tick = time.perf_counter()
-        bar = tqdm(self._shard(loader), desc=f'Epoch {self.epoch + 1:02d}',
+        bar = tqdm(self._shard(loader, pad=True),
+                   desc=f'Epoch {self.epoch + 1:02d}',
                    disable=not self.progress or not self.is_main,
                    leave=False, total=_len(loader, self.world_size))
         # A running sum, not a list of losses: a detached loss may share the
         # storage of a large buffer of its step, and keeping them all leaked
         # about 4 MB per batch (16 GB in a Diginetica epoch on a CPU).
         loss_sum = torch.zeros((), device=self.device)
-        with self._join():
-            for batch in bar:
-                batch = to_device(batch, self.device)
-                load_time += time.perf_counter() - tick
-                self.optimizer.zero_grad(set_to_none=True)
-                loss = self.step_module(batch)
-                loss.backward()
-                self.optimizer.step()
-                loss_sum += loss.detach().float()
-                num_batches += 1
-                if num_batches % 100 == 0:
-                    bar.set_postfix(
-                        loss=f'{float(loss_sum) / num_batches:.4f}')
-                tick = time.perf_counter()
+        for batch in bar:
+            batch = to_device(batch, self.device)
+            load_time += time.perf_counter() - tick
+            self.optimizer.zero_grad(set_to_none=True)
+            loss = self.step_module(batch)
+            loss.backward()
+            self.optimizer.step()
+            loss_sum += loss.detach().float()
+            num_batches += 1
+            if num_batches % 100 == 0:
+                bar.set_postfix(loss=f'{float(loss_sum) / num_batches:.4f}')
+            tick = time.perf_counter()
         self._sync()
         seconds = time.perf_counter() - start
         stats = self._all_reduce(torch.stack([
-            loss_sum, torch.tensor(float(num_batches),
-                                           device=loss_sum.device)]))
+            loss_sum,
+            torch.tensor(float(num_batches), device=loss_sum.device)
+        ]))
         if float(stats[1]) == 0:
             raise ValueError('The training loader yielded no batch')
         mean_loss = float(stats[0] / stats[1])
@@ -238,6 +256,7 @@ class Trainer:
             if self.out_dir is not None and self.is_main else None
         if lock is not None:
             lock.acquire()
+        self.train_loader = train_loader
         try:
             if resume:
                 path = osp.join(self._require_out_dir(), LAST)
@@ -289,13 +308,16 @@ class Trainer:
             self.history.append(record)
             if self.progress and self.is_main:
                 tqdm.write(_format_record(record, self.monitor))
-            if self.out_dir is not None and self.is_main:
+            if self.out_dir is not None:  # Collective under DDP.
                 self.save_state(osp.join(self.out_dir, LAST))
 
     # Checkpoints #############################################################
 
     def state_dict(self) -> Dict[str, Any]:
-        return {
+        r"""The complete training state. Under DDP it holds the random
+        generator states of every rank (:obj:`rng_ranks`), gathered with a
+        collective call that every rank must make."""
+        state = {
             'model': self.model.state_dict(),
             'optimizer': self.optimizer.state_dict(),
             'scheduler': self.scheduler.state_dict(),
@@ -306,10 +328,24 @@ class Trainer:
             'best_state': self.best_state,
             'history': self.history,
         }
+        if self.generator is not None:
+            state['generator'] = self.generator.get_state()
+        if hasattr(self.train_loader, 'state_dict'):
+            state['loader'] = self.train_loader.state_dict()
+        if self.world_size > 1:
+            import torch.distributed as dist
+            states: List[Any] = [None] * self.world_size
+            dist.all_gather_object(states, _to_cpu(state['rng']))
+            state['rng_ranks'] = states
+        return state
 
     def save_state(self, path: str) -> None:
-        r"""Writes the complete training state atomically."""
-        save_checkpoint(path, self.state_dict(), meta={
+        r"""Writes the complete training state atomically (under DDP: every
+        rank calls it, rank 0 writes)."""
+        state = self.state_dict()
+        if not self.is_main:
+            return
+        save_checkpoint(path, state, meta={
             'epoch': self.epoch,
             'best_epoch': self.best_epoch,
             'best_value': self.best_value,
@@ -324,30 +360,55 @@ class Trainer:
         self.model.load_state_dict(state['model'])
         self.optimizer.load_state_dict(state['optimizer'])
         self.scheduler.load_state_dict(state['scheduler'])
-        set_rng_state(_to_cpu(state['rng']))
+        rng = state['rng']
+        ranks = state.get('rng_ranks')
+        if ranks is not None and len(ranks) == self.world_size:
+            rng = ranks[self.rank]  # Each rank continues its own streams.
+        elif self.world_size > 1 or ranks is not None:
+            warnings.warn(f"'{path}' was written by "
+                          f"{len(ranks) if ranks else 1} process(es) and is "
+                          f"resumed by {self.world_size}: training goes on "
+                          f"from the saved epoch but not bit for bit")
+        set_rng_state(_to_cpu(rng))
+        if 'generator' in state and self.generator is not None:
+            self.generator.set_state(state['generator'].cpu())
+        if 'loader' in state and hasattr(self.train_loader,
+                                         'load_state_dict'):
+            self.train_loader.load_state_dict(state['loader'])
         self.epoch = state['epoch']
         self.best_value = state['best_value']
         self.best_epoch = state['best_epoch']
         self.best_state = state['best_state']
         self.history = state['history']
 
-    def _shard(self, loader: Iterable) -> Iterable:
-        # Every rank walks the same batch sequence (loaders draw from a
-        # generator seeded alike on all ranks) and keeps every
-        # `world_size`-th batch, so each batch is used exactly once.
+    def _shard(self, loader: Iterable, pad: bool = False) -> Iterable:
+        r"""Every rank walks the same batch sequence (loaders draw from a
+        generator seeded alike on all ranks) and keeps every
+        :obj:`world_size`-th batch, so each batch is used exactly once.
+
+        With :obj:`pad=True` (training), a rank left with one batch fewer
+        than rank 0 repeats its first batch at the end, as
+        :class:`~torch.utils.data.DistributedSampler` pads: every rank then
+        takes the same number of optimiser steps, which keeps the
+        optimiser states of all ranks identical (DDP's :obj:`join` for
+        uneven inputs resynchronises the parameters, but not Adam's
+        moments and step counts)."""
         if self.world_size == 1:
             yield from loader
             return
+        first, count, total = None, 0, 0
         for i, batch in enumerate(loader):
+            total += 1
+            if pad and i == 0:
+                first = batch  # Replaced by this rank's own first batch.
             if i % self.world_size == self.rank:
+                if pad and count == 0:
+                    first = batch
+                count += 1
                 yield batch
-
-    def _join(self):
-        # Uneven numbers of batches per rank: DDP's join context shadows
-        # the collectives of ranks that ran out of batches.
-        if self.world_size > 1:
-            return self.step_module.join()
-        return contextlib.nullcontext()
+        if pad and first is not None and \
+                count < -(-total // self.world_size):
+            yield first
 
     def _all_reduce(self, tensor: Tensor) -> Tensor:
         if self.world_size > 1:

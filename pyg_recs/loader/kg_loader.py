@@ -21,7 +21,7 @@ vectorised operations (no Python loop over users or interactions):
   of :class:`pyg_recs.metrics.RankingMetrics`.
 """
 import math
-from typing import Iterator, Optional, Tuple
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -224,6 +224,10 @@ class JointLoader:
         self.rec_steps = rec_steps
         self.kg_steps = kg_steps
         self._kg_iter: Optional[Iterator] = None
+        # Where the KG stream stands: the random state its current pass
+        # started from and the batches taken from it (see state_dict()).
+        self._kg_pass_rng: Optional[Tensor] = None
+        self._kg_taken = 0
 
     def __len__(self) -> int:
         num_rec = len(self.rec_loader)
@@ -233,13 +237,58 @@ class JointLoader:
         if self._kg_iter is not None:
             batch = next(self._kg_iter, None)
             if batch is not None:
+                self._kg_taken += 1
                 return batch
+        self._kg_pass_rng = self._get_rng_state()
         self._kg_iter = iter(self.kg_loader)
         batch = next(self._kg_iter, None)
         if batch is None:
             raise ValueError("'kg_loader' yields no batch but 'kg_steps' is "
                              f'{self.kg_steps}')
+        self._kg_taken = 1
         return batch
+
+    def state_dict(self) -> Dict[str, Any]:
+        r"""The position of the KG stream, which runs across epochs: the
+        state of the random generator its current pass was shuffled with
+        and the number of batches taken from that pass.
+        :class:`~pyg_recs.engine.Trainer` checkpoints it with the rest, so
+        that a resumed run continues exactly."""
+        return {'kg_pass_rng': self._kg_pass_rng, 'kg_taken': self._kg_taken}
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        r"""Restores the position saved by :meth:`state_dict`: the current
+        KG pass is redrawn from its saved random state and the batches
+        already taken are skipped; the random generator is left as it
+        was."""
+        self._kg_iter, self._kg_pass_rng, self._kg_taken = None, None, 0
+        if state.get('kg_pass_rng') is None:
+            return
+        now = self._get_rng_state()
+        self._set_rng_state(state['kg_pass_rng'])
+        try:
+            self._kg_iter = iter(self.kg_loader)
+            for _ in range(int(state['kg_taken'])):
+                if next(self._kg_iter, None) is None:
+                    raise ValueError("The saved KG position lies beyond the "
+                                     "end of 'kg_loader'")
+        finally:
+            self._set_rng_state(now)
+        self._kg_pass_rng = state['kg_pass_rng']
+        self._kg_taken = int(state['kg_taken'])
+
+    def _get_rng_state(self) -> Tensor:
+        generator = getattr(self.kg_loader, 'generator', None)
+        if generator is not None:
+            return generator.get_state()
+        return torch.get_rng_state()
+
+    def _set_rng_state(self, state: Tensor) -> None:
+        generator = getattr(self.kg_loader, 'generator', None)
+        if generator is not None:
+            generator.set_state(state.cpu())
+        else:
+            torch.set_rng_state(state.cpu())
 
     def __iter__(self) -> Iterator[Data]:
         step = 0

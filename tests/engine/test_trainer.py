@@ -81,6 +81,35 @@ def test_checkpoints_and_resume_equal_uninterrupted(sample_root, tmp_path):
     assert not osp.exists(tmp_path / 'part' / '.lock')
 
 
+def test_ktup_resume_continues_the_kg_stream(tmp_path):
+    # KTUP's KG batches run across epochs (JointLoader): the checkpoint
+    # holds their position, so a resumed run ends where a straight one does.
+    from pyg_recs.cli import main
+    from tests.conftest import link_raw, shared_path
+    src = shared_path('recbole-test-kg')
+    root = link_raw([osp.join(src, f'test.{ext}')
+                     for ext in ('inter', 'kg', 'link')], str(tmp_path / 'kg'))
+
+    def train(out, epochs, *extra):
+        args = ['train', 'ktup', '--dataset', 'test', '--root', root,
+                '--lenient', '--epochs', str(epochs), '--hidden', '16',
+                '--batch-size', '128', '--kg-batch-size', '128',
+                '--use-st-gumbel', '--kg-eval-max', '0', '--no-progress',
+                '--seed', '5', '--out', str(tmp_path / out), '--json',
+                str(tmp_path / f'{out}.json'), *extra]
+        assert main(args) == 0
+        with open(tmp_path / f'{out}.json') as f:
+            return json.load(f)
+
+    with pytest.warns(UserWarning, match='line 6018'):
+        straight = train('straight', 3)
+    train('part', 2)
+    torch.manual_seed(999)
+    resumed = train('part', 3, '--resume')
+    assert resumed['train_losses'] == straight['train_losses']
+    assert resumed['test'] == straight['test']
+
+
 def test_bad_checkpoints(tmp_path):
     path = tmp_path / 'cut.pt'
     torch.save({'model': {'w': torch.randn(100, 100)}, 'version': 1}, path)

@@ -108,6 +108,50 @@ def test_joint_loader_interleaving():
         list(JointLoader(rec, empty))
 
 
+@pytest.mark.parametrize('shared_generator', [False, True])
+def test_joint_loader_state_continues_the_kg_stream(shared_generator):
+    # The KG stream runs across epochs; a checkpoint taken between epochs
+    # must let a fresh loader continue it exactly.
+    def make():
+        gen = torch.Generator().manual_seed(1) if shared_generator else None
+        user, item = random_pairs(10, 10, 10)
+        rec = InteractionLoader(user, item, 10, batch_size=2, shuffle=True,
+                                generator=gen)
+        kg = TripleLoader(torch.arange(7), torch.zeros(7, dtype=torch.long),
+                          torch.arange(7), batch_size=2, shuffle=True,
+                          generator=gen)
+        return JointLoader(rec, kg, rec_steps=2, kg_steps=1), gen
+
+    def rng_state(gen):
+        return gen.get_state() if gen is not None else torch.get_rng_state()
+
+    def set_rng_state(gen, state):
+        gen.set_state(state) if gen is not None else torch.set_rng_state(
+            state)
+
+    def heads(epoch):
+        return [b.head_index.tolist() for b in epoch if 'head_index' in b]
+
+    torch.manual_seed(0)
+    loader, gen = make()
+    assert loader.state_dict()['kg_pass_rng'] is None
+    list(loader)
+    state, rng = loader.state_dict(), rng_state(gen)
+    assert state['kg_taken'] == 3  # 3 of the 4 batches of the first pass.
+    expected = [heads(list(loader)) for _ in range(2)]
+
+    fresh, gen2 = make()
+    set_rng_state(gen2, rng)
+    fresh.load_state_dict(state)
+    assert torch.equal(rng_state(gen2), rng)  # Left as it was.
+    assert [heads(list(fresh)) for _ in range(2)] == expected
+    # The last batch of the first pass, then a reshuffled second pass:
+    assert len(expected[0][0]) == 1
+
+    fresh.load_state_dict({'kg_pass_rng': None, 'kg_taken': 0})
+    assert fresh.state_dict() == {'kg_pass_rng': None, 'kg_taken': 0}
+
+
 def test_ranking_eval_loader():
     num_users, num_items = 30, 12
     label_user, label_item = random_pairs(num_users, num_items, 40, seed=1)

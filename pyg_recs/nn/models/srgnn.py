@@ -1,5 +1,4 @@
 import math
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
