@@ -179,9 +179,12 @@ def test_ktup_hard_attention_is_random_only_in_training():
 @pytest.mark.parametrize('use_kg', [True, False])
 @pytest.mark.parametrize('use_st_gumbel', [False, True])
 @pytest.mark.parametrize('p_norm', [1.0, 2.0])
-def test_ktup_full_scores_match_pairwise(use_kg, use_st_gumbel, p_norm):
+@pytest.mark.parametrize('temperature', [1.0, 0.3])
+def test_ktup_full_scores_match_pairwise(use_kg, use_st_gumbel, p_norm,
+                                         temperature):
+    # (L2 full scores come from inner products, see _score_l2_all.)
     model = make_model(use_kg=use_kg, use_st_gumbel=use_st_gumbel,
-                       p_norm=p_norm)
+                       p_norm=p_norm, temperature=temperature)
     model.eval()
     user_index = torch.tensor([4, 0, 2, 2, 5])
     batch = Data(user_index=user_index)

@@ -353,13 +353,84 @@ class KTUP(torch.nn.Module):
         if chunk_size < 1:
             raise ValueError(f"Invalid 'chunk_size' (got {chunk_size})")
         self.check_pairs(user_index)
-        user = self.user_emb(user_index).unsqueeze(1)  # [B, 1, d]
+        user = self.user_emb(user_index)  # [B, d]
         items = torch.arange(self.num_items, device=user.device)
+        if self._closed_form_ok():
+            # [B, C, R] intermediates instead of [B, C, d]:
+            chunk_size = max(chunk_size * self.hidden_channels //
+                             max(1, self.num_relations), 1)
+            tables = self._closed_form_tables()
+            return torch.cat([
+                self._score_l2_all(user, self.item_representation(index),
+                                   tables)
+                for index in items.split(chunk_size)
+            ], dim=-1)
+        user = user.unsqueeze(1)  # [B, 1, d]
         out = []
         for item_index in items.split(chunk_size):
             item = self.item_representation(item_index).unsqueeze(0)
             out.append(self._score(user, item))  # [B, C]
         return torch.cat(out, dim=-1)
+
+    def _closed_form_ok(self) -> bool:
+        # The L2 score of all pairs from inner products, in evaluation mode
+        # (deterministic attention) without gradients.
+        return (self.p_norm == 2 and not self.training
+                and not torch.is_grad_enabled())
+
+    def _closed_form_tables(self) -> Tuple[Tensor, ...]:
+        key, trans, normal = self._preference_tables()  # [R, d] each
+        if self.use_st_gumbel:  # The arg max picks one unit normal.
+            normal = F.normalize(normal, p=2, dim=-1)
+        return (key, trans, normal, normal @ normal.t(), trans @ trans.t(),
+                normal @ trans.t())
+
+    def _score_l2_all(self, user: Tensor, item: Tensor,
+                      tables: Tuple[Tensor, ...]) -> Tensor:
+        r"""The :math:`L_2` scores of all pairs of :obj:`user` :obj:`[B, d]`
+        and :obj:`item` :obj:`[C, d]`, :obj:`[B, C]`, equal to
+        :meth:`_score` up to rounding. With :math:`\mathbf{d} = \mathbf{u}
+        - \hat{\mathbf{i}}`, the induced translation :math:`\mathbf{t}` and
+        unit normal :math:`\mathbf{w}`,
+
+        .. math::
+            \| \mathbf{d} - (\mathbf{w}^{\top} \mathbf{d}) \mathbf{w} +
+            \mathbf{t} \|_2^2 = \| \mathbf{d} \|^2 -
+            (\mathbf{w}^{\top} \mathbf{d})^2 + \| \mathbf{t} \|^2 +
+            2 \mathbf{d}^{\top} \mathbf{t} - 2 (\mathbf{w}^{\top}
+            \mathbf{d}) (\mathbf{w}^{\top} \mathbf{t}),
+
+        and every term is a combination of inner products of users, items
+        and the :math:`R` preference tables weighted by the attention, so
+        that nothing of size :obj:`[B, C, d]` is formed.
+        """
+        key, trans, normal, g_nn, g_tt, g_nt = tables
+        # The logits a / tau (a / 2 suffices for the arg max), scaled on the
+        # [R, d] table rather than on [B, C, R]:
+        key = key / (2 if self.use_st_gumbel else 2 * self.temperature)
+        logits = (user @ key.t()).unsqueeze(1) + (item @ key.t()).unsqueeze(0)
+        dd = ((user * user).sum(-1, keepdim=True) +
+              (item * item).sum(-1).unsqueeze(0) - 2 * user @ item.t())
+        un, inn = user @ normal.t(), item @ normal.t()  # [B, R], [C, R]
+        ut, it = user @ trans.t(), item @ trans.t()
+        if self.use_st_gumbel:  # Deterministic arg max:
+            index = logits.argmax(dim=-1)  # [B, C]
+            wd = un.gather(1, index) - inn.t().gather(0, index)
+            dt = ut.gather(1, index) - it.t().gather(0, index)
+            tt = g_tt.diagonal()[index]
+            wt = g_nt.diagonal()[index]
+        else:
+            alpha = torch.softmax(logits, dim=-1)
+            wd = (torch.bmm(alpha, un.unsqueeze(-1)).squeeze(-1) -
+                  (alpha * inn.unsqueeze(0)).sum(-1))
+            dt = (torch.bmm(alpha, ut.unsqueeze(-1)).squeeze(-1) -
+                  (alpha * it.unsqueeze(0)).sum(-1))
+            norm = ((alpha @ g_nn) * alpha).sum(-1).sqrt().clamp_min(1e-12)
+            tt = ((alpha @ g_tt) * alpha).sum(-1)
+            wt = ((alpha @ g_nt) * alpha).sum(-1) / norm
+            wd = wd / norm
+        sq = dd - wd * wd + tt + 2 * dt - 2 * wd * wt
+        return -sq.clamp_min(0).sqrt()
 
     def batch_scores(self, batch: Any) -> Tensor:
         r"""Scores of all items for the users :obj:`batch.user_index` of a
