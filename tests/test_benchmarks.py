@@ -320,3 +320,29 @@ def test_run_compare_recbole(tmp_path):
     assert peer['autograd_anomaly_detection']['used'] is False
     (row, ) = report['ratios']
     assert row['speedup_epoch'] > 0 and row['speedup_eval'] > 0
+
+
+# Processing benchmark ########################################################
+
+def test_processing_benchmark_small(tmp_path, monkeypatch):
+    # The synthetic Yoochoose log and the per-fraction child processes, on
+    # 30,000 clicks instead of 33 million:
+    proc = load_module('bench_processing',
+                       osp.join(ROOT, 'benchmarks', 'processing.py'))
+    out = tmp_path / 'result.json'
+    monkeypatch.setattr(sys, 'argv', [
+        'processing.py', '--clicks', '30000', '--fractions', '1/4', '1',
+        '--work-dir', str(tmp_path / 'work'), '--out', str(out)
+    ])
+    proc.main()
+    result = json.loads(out.read_text())
+    assert result['clicks'] >= 30000
+    quarter, full = result['runs']
+    assert (quarter['fraction'], full['fraction']) == ('1/4', '1')
+    # The most recent quarter of the training examples (10% of either is
+    # then held out for validation):
+    assert abs(quarter['num_train'] - full['num_train'] / 4) <= 2
+    assert quarter['num_test'] == full['num_test'] > 0
+    for run in result['runs']:
+        assert run['seconds'] > 0 and run['peak_rss_mb'] > 0
+        assert run['num_nodes'] >= run['num_train']
