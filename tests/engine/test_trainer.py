@@ -10,6 +10,7 @@ from pyg_recs.engine import (
     Trainer,
     load_checkpoint,
     load_model_state,
+    save_checkpoint,
     seed_everything,
 )
 from pyg_recs.loader import SessionLoader
@@ -108,6 +109,26 @@ def test_ktup_resume_continues_the_kg_stream(tmp_path):
     resumed = train('part', 3, '--resume')
     assert resumed['train_losses'] == straight['train_losses']
     assert resumed['test'] == straight['test']
+
+
+def test_resume_from_another_number_of_processes_warns(tmp_path):
+    # A checkpoint of a 2-process run resumed by one process: the epoch,
+    # model and optimiser continue, rank 0's random states are used, and a
+    # warning says that the run is not bit-exact.
+    trainer = make_trainer(5, epochs=1)
+    trainer.epoch = 1
+    state = trainer.state_dict()
+    rank0 = state['rng']  # What rank 0 writes.
+    torch.manual_seed(1)
+    state['rng_ranks'] = [rank0, dict(rank0, torch=torch.get_rng_state())]
+    path = str(tmp_path / 'last.pt')
+    save_checkpoint(path, state)
+
+    other = make_trainer(5, epochs=1)
+    with pytest.warns(UserWarning, match='written by 2 process'):
+        other.load_state(path)
+    assert other.epoch == 1
+    assert torch.equal(torch.get_rng_state(), rank0['torch'])
 
 
 def test_bad_checkpoints(tmp_path):
