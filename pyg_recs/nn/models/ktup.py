@@ -365,6 +365,14 @@ class KTUP(torch.nn.Module):
                                    tables)
                 for index in items.split(chunk_size)
             ], dim=-1)
+        if self._deterministic_hard():
+            key, trans, normal = self._preference_tables()
+            normal = F.normalize(normal, p=2, dim=-1)
+            return torch.cat([
+                self._score_hard_all(user, self.item_representation(index),
+                                     key, trans, normal)
+                for index in items.split(chunk_size)
+            ], dim=-1)
         user = user.unsqueeze(1)  # [B, 1, d]
         out = []
         for item_index in items.split(chunk_size):
@@ -377,6 +385,34 @@ class KTUP(torch.nn.Module):
         # (deterministic attention) without gradients.
         return (self.p_norm == 2 and not self.training
                 and not torch.is_grad_enabled())
+
+    def _deterministic_hard(self) -> bool:
+        # The arg max attention of evaluation mode, without gradients.
+        return (self.use_st_gumbel and not self.training
+                and not torch.is_grad_enabled())
+
+    def _score_hard_all(self, user: Tensor, item: Tensor, key: Tensor,
+                        trans: Tensor, normal: Tensor) -> Tensor:
+        r"""The scores of all pairs of :obj:`user` :obj:`[B, d]` and
+        :obj:`item` :obj:`[C, d]` under the arg max preference,
+        :obj:`[B, C]`, for any :math:`p`. As the projection is linear,
+        :math:`\mathbf{u}_{\perp} + \mathbf{p}_k -
+        \hat{\mathbf{i}}_{\perp}` is the difference of the users projected
+        onto every hyperplane :math:`k` (plus :math:`\mathbf{p}_k`),
+        :obj:`[R, B, d]`, and the items projected onto every hyperplane,
+        :obj:`[R, C, d]`; each pair gathers its two rows."""
+        index = ((user @ key.t()).unsqueeze(1) +
+                 (item @ key.t()).unsqueeze(0)).argmax(dim=-1)  # [B, C]
+        num_users, num_items = index.size()
+        normal = normal.unsqueeze(1)  # [R, 1, d]
+        users = TransH.project(user.unsqueeze(0), normal) + trans.unsqueeze(1)
+        items = TransH.project(item.unsqueeze(0), normal)
+        arange = torch.arange(max(num_users, num_items), device=index.device)
+        row = (index * num_users + arange[:num_users].view(-1, 1)).view(-1)
+        col = (index * num_items + arange[:num_items].view(1, -1)).view(-1)
+        diff = (users.reshape(-1, user.size(-1)).index_select(0, row) -
+                items.reshape(-1, item.size(-1)).index_select(0, col))
+        return -diff.norm(p=self.p_norm, dim=-1).view(num_users, num_items)
 
     def _closed_form_tables(self) -> Tuple[Tensor, ...]:
         key, trans, normal = self._preference_tables()  # [R, d] each
