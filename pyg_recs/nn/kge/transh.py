@@ -1,4 +1,4 @@
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -131,11 +131,28 @@ class TransH(KGEModel):
 
     def _forward(self, head_index: Tensor, rel_type: Tensor,
                  tail_index: Tensor) -> Tensor:
-        head = self.node_emb(head_index)  # [B, d]
-        tail = self.node_emb(tail_index)  # [B, d]
+        head, tail = self.lookup(head_index, tail_index)  # [B, d] each
+        return self.score_embeddings(head, rel_type, tail)
+
+    def lookup(self, *node_index: Tensor) -> List[Tensor]:
+        r"""The entity embeddings of every index tensor in
+        :obj:`node_index`, gathered with a single lookup: every lookup of
+        the entity table makes autograd allocate, zero and accumulate a
+        dense gradient of the whole table, which dominated the training
+        step for tens of thousands of entities."""
+        sizes = [index.numel() for index in node_index]
+        emb = self.node_emb(torch.cat([index.reshape(-1)
+                                       for index in node_index]))
+        return [x.view(*index.size(), -1)
+                for x, index in zip(emb.split(sizes), node_index)]
+
+    def score_embeddings(self, head: Tensor, rel_type: Tensor,
+                         tail: Tensor) -> Tensor:
+        r"""The score :math:`-\| \mathbf{h}_{\perp} + \mathbf{d}_r -
+        \mathbf{t}_{\perp} \|_p` of head and tail embeddings :obj:`[B, d]`
+        under the relations :obj:`rel_type` :obj:`[B]`."""
         rel = self.rel_emb(rel_type)  # [B, d]
         normal = self.normal(rel_type)  # [B, d]
-
         diff = self.project(head, normal) + rel - self.project(tail, normal)
         return -diff.norm(p=self.p_norm, dim=-1)
 
@@ -150,9 +167,12 @@ class TransH(KGEModel):
         the triplets, against triplets corrupted by :meth:`random_sample`.
         """
         self.check_triples(head_index, rel_type, tail_index)
-        pos_score = self._forward(head_index, rel_type, tail_index)
-        neg_score = self._forward(
-            *self.random_sample(head_index, rel_type, tail_index))
+        neg_head, _, neg_tail = self.random_sample(head_index, rel_type,
+                                                   tail_index)
+        head, tail, neg_head, neg_tail = self.lookup(head_index, tail_index,
+                                                     neg_head, neg_tail)
+        pos_score = self.score_embeddings(head, rel_type, tail)
+        neg_score = self.score_embeddings(neg_head, rel_type, neg_tail)
 
         return F.margin_ranking_loss(
             pos_score,

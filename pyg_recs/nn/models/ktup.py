@@ -571,17 +571,20 @@ class KTUP(torch.nn.Module):
         if user_index.numel() == 0:
             raise ValueError("The loss of an empty batch is undefined (got "
                              "an empty 'user_index')")
-        pos_score = self._forward(user_index, pos_item_index)
-        neg_score = self._forward(user_index, neg_item_index)
+        # One lookup per table (see TransH.lookup): both items at once.
+        user = self.user_emb(user_index)  # [B, d]
+        items = self.item_representation(
+            torch.cat([pos_item_index, neg_item_index]))  # [2B, d]
+        pos_score, neg_score = self._score(user.repeat(2, 1),
+                                           items).chunk(2)
         loss = -F.logsigmoid(pos_score - neg_score).mean()
         if self.orthogonal_weight != 0:
             normal = F.normalize(self.pref_norm_emb.weight, p=2, dim=-1)
             loss = loss + self.orthogonal_weight * orthogonal_penalty(
                 self.pref_emb.weight, normal).sum()
         if self.l2_weight != 0:
-            l2 = (self.user_emb(user_index).pow(2).sum() +
-                  self.item_emb(pos_item_index).pow(2).sum() +
-                  self.item_emb(neg_item_index).pow(2).sum())
+            l2 = (user.pow(2).sum() + self.item_emb(
+                torch.cat([pos_item_index, neg_item_index])).pow(2).sum())
             loss = loss + self.l2_weight * l2 / user_index.numel()
         return loss
 
@@ -609,20 +612,22 @@ class KTUP(torch.nn.Module):
                              "an empty 'head_index')")
         neg_head, _, neg_tail = kg.random_sample(head_index, rel_type,
                                                  tail_index)
-        pos_score = kg._forward(head_index, rel_type, tail_index)
-        neg_score = kg._forward(neg_head, rel_type, neg_tail)
+        # One lookup of the entity table for everything (see TransH.lookup):
+        ent = kg.lookup(torch.cat([head_index, neg_head]),
+                        torch.cat([tail_index, neg_tail]))
+        rel_type = torch.cat([rel_type, rel_type])  # positive and negative
+        pos_score, neg_score = kg.score_embeddings(ent[0], rel_type,
+                                                   ent[1]).chunk(2)
         loss = F.margin_ranking_loss(pos_score, neg_score,
                                      target=torch.ones_like(pos_score),
                                      margin=self.margin)
         num_triplets = max(1, head_index.numel())
-        rel_type = torch.cat([rel_type, rel_type])  # positive and negative
         rel = kg.rel_emb(rel_type)  # [2B, d]
         if self.orthogonal_weight != 0:
             ortho = orthogonal_penalty(rel, kg.normal(rel_type)).sum()
             loss = loss + self.orthogonal_weight * ortho / num_triplets
         if self.norm_weight != 0:
-            ent = kg.node_emb(
-                torch.cat([head_index, tail_index, neg_head, neg_tail]))
+            ent = torch.cat(ent)
             norm = (F.relu(ent.pow(2).sum(dim=-1) - 1.0).sum() +
                     F.relu(rel.pow(2).sum(dim=-1) - 1.0).sum())
             loss = loss + self.norm_weight * norm / num_triplets
