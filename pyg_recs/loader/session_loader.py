@@ -1,4 +1,4 @@
-from typing import Iterator, Optional, Union
+from typing import Iterator, NamedTuple, Optional, Union
 
 import torch
 from torch import Tensor
@@ -111,38 +111,26 @@ class SessionLoader:
         num_graphs = index.numel()
         arange = torch.arange(num_graphs, device=self.device)
 
-        node_start, node_count = _span(self.node_ptr, index)
-        ptr = _ptr(node_count)
-        num_nodes = int(ptr[-1])
-        node_gather = _gather_index(node_start, node_count, ptr, num_nodes)
-        batch = arange.repeat_interleave(node_count, output_size=num_nodes)
-
-        edge_start, edge_count = _span(self.edge_ptr, index)
-        edge_ptr = _ptr(edge_count)
-        num_edges = int(edge_ptr[-1])
-        edge_gather = _gather_index(edge_start, edge_count, edge_ptr,
-                                    num_edges)
-        edge_inc = ptr[:-1].repeat_interleave(edge_count,
-                                              output_size=num_edges)
-
-        click_start, click_count = _span(self.click_ptr, index)
-        click_ptr = _ptr(click_count)
-        num_clicks = int(click_ptr[-1])
-        click_gather = _gather_index(click_start, click_count, click_ptr,
-                                     num_clicks)
-        click_inc = ptr[:-1].repeat_interleave(click_count,
-                                               output_size=num_clicks)
+        nodes = _segments(self.node_ptr, index)
+        edges = _segments(self.edge_ptr, index)
+        clicks = _segments(self.click_ptr, index)
+        ptr = nodes.ptr
+        # The graph of every node, and the node offset of every edge and
+        # click of the batch:
+        batch = nodes.repeat(arange)
+        edge_inc = edges.repeat(ptr[:-1])
+        click_inc = clicks.repeat(ptr[:-1])
 
         out = Batch()
         for key, value in self.store.items():
             if key in NODE_KEYS:
-                out[key] = value[node_gather]
+                out[key] = value[nodes.gather]
             elif key == 'edge_index':
-                out[key] = value[:, edge_gather] + edge_inc
+                out[key] = value[:, edges.gather] + edge_inc
             elif key in EDGE_KEYS:
-                out[key] = value[edge_gather]
+                out[key] = value[edges.gather]
             elif key in CLICK_KEYS:
-                out[key] = value[click_gather] + click_inc
+                out[key] = value[clicks.gather] + click_inc
             elif key == 'last_index':
                 out[key] = value[index] + ptr[:-1]
             elif key in GRAPH_KEYS:
@@ -161,22 +149,28 @@ class SessionLoader:
                 f'shuffle={self.shuffle})')
 
 
-def _span(ptr: Tensor, index: Tensor):
+class _Segments(NamedTuple):
+    gather: Tensor  # Positions of the segments in the collated attribute.
+    count: Tensor  # Length of every segment.
+    ptr: Tensor  # Offsets of the segments in the batch.
+    total: int
+
+    def repeat(self, value: Tensor) -> Tensor:
+        # value[g] for every element of segment g. Passing `output_size`
+        # avoids a slow size computation (and a device sync).
+        return value.repeat_interleave(self.count, output_size=self.total)
+
+
+def _segments(ptr: Tensor, index: Tensor) -> _Segments:
+    r"""The segments :obj:`index` of a collated attribute with offsets
+    :obj:`ptr`."""
     start = ptr[index]
-    return start, ptr[index + 1] - start
-
-
-def _ptr(count: Tensor) -> Tensor:
-    ptr = count.new_zeros(count.numel() + 1)
-    torch.cumsum(count, 0, out=ptr[1:])
-    return ptr
-
-
-def _gather_index(start: Tensor, count: Tensor, out_ptr: Tensor,
-                  total: int) -> Tensor:
-    # Positions `start[g], ..., start[g] + count[g] - 1` for every graph `g`,
-    # concatenated: an arange over the output shifted per graph. Passing
-    # `output_size` avoids a slow size computation (and a device sync).
+    count = ptr[index + 1] - start
+    out_ptr = count.new_zeros(count.numel() + 1)
+    torch.cumsum(count, 0, out=out_ptr[1:])
+    total = int(out_ptr[-1])
+    # An arange over the output shifted per segment:
     shift = (start - out_ptr[:-1]).repeat_interleave(count,
                                                      output_size=total)
-    return torch.arange(total, device=start.device) + shift
+    gather = torch.arange(total, device=ptr.device) + shift
+    return _Segments(gather, count, out_ptr, total)
