@@ -24,10 +24,30 @@ ALIGNED = ('item', 'aligned_with', 'entity')
 RELATION = ('entity', 'relation', 'entity')
 
 
-class KGRecCounts:
-    r"""Node and relation counts of a dataset holding one knowledge-aware
+class KGRecDataset(InMemoryDataset):
+    r"""Base of the datasets that hold one knowledge-aware
     :class:`~torch_geometric.data.HeteroData` (see
-    :func:`build_kg_rec_data`)."""
+    :func:`build_kg_rec_data`): :meth:`process` reads it with
+    :meth:`read_data`, applies the :obj:`pre_transform`, saves it
+    atomically and writes its statistics to :obj:`stats.json`."""
+    @property
+    def processed_file_names(self) -> List[str]:
+        return ['data.pt']
+
+    def read_data(self) -> HeteroData:  # pragma: no cover
+        raise NotImplementedError
+
+    def process(self) -> None:
+        t = perf_counter()
+        data = self.read_data()
+        if self.pre_transform is not None:
+            data = self.pre_transform(data)
+        atomic_torch_save((data.to_dict(), None, HeteroData),
+                          self.processed_paths[0])
+        stats = kg_rec_stats(data)
+        stats['seconds'] = round(perf_counter() - t, 3)
+        atomic_json_dump(stats, osp.join(self.processed_dir, 'stats.json'))
+
     @property
     def num_users(self) -> int:
         return int(self._data['user'].num_nodes)
@@ -45,7 +65,7 @@ class KGRecCounts:
         return len(self._data.relation_names)
 
 
-class AtomicKGDataset(KGRecCounts, InMemoryDataset):
+class AtomicKGDataset(KGRecDataset):
     r"""Knowledge-aware recommendation data in the atomic-file format of
     `RecBole <https://recbole.io/docs/user_guide/data/atomic_files.html>`_,
     as used by `KTUP <https://arxiv.org/abs/1902.06236>`_ (Cao *et al.*,
@@ -198,28 +218,16 @@ class AtomicKGDataset(KGRecCounts, InMemoryDataset):
     def raw_file_names(self) -> List[str]:
         return [f'{self.name}.{ext}' for ext in ('inter', 'kg', 'link')]
 
-    @property
-    def processed_file_names(self) -> List[str]:
-        return ['data.pt']
-
     def download(self) -> None:
         raise FileNotFoundError(
             f"'{self.__class__.__name__}' has no source to download from: "
             f'put the RecBole atomic files {self.raw_file_names} into '
             f"'{self.raw_dir}'")
 
-    def process(self) -> None:
-        t = perf_counter()
-        data = read_atomic_kg(*self.raw_paths, ratios=self.ratios,
+    def read_data(self) -> HeteroData:
+        return read_atomic_kg(*self.raw_paths, ratios=self.ratios,
                               kg_ratios=self.kg_ratios, seed=self.seed,
                               strict=self.strict)
-        if self.pre_transform is not None:
-            data = self.pre_transform(data)
-        atomic_torch_save((data.to_dict(), None, HeteroData),
-                          self.processed_paths[0])
-        stats = kg_rec_stats(data)
-        stats['seconds'] = round(perf_counter() - t, 3)
-        atomic_json_dump(stats, osp.join(self.processed_dir, 'stats.json'))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.name}, '

@@ -1,26 +1,23 @@
 import os.path as osp
-from time import perf_counter
 from typing import Callable, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
 
 from pyg_recs.data.atomic import AtomicFileError, read_tsv
 from pyg_recs.datasets.knowledge_graph import (
-    KGRecCounts,
+    KGRecDataset,
     build_kg_rec_data,
     encode_ids,
-    kg_rec_stats,
     lookup_ids,
 )
-from pyg_recs.io import atomic_json_dump, atomic_torch_save
 
 SPLITS = ('train', 'valid', 'test')
 
 
-class KTUPDataset(KGRecCounts, InMemoryDataset):
+class KTUPDataset(KGRecDataset):
     r"""Knowledge-aware recommendation data in the layout of the
     `KTUP reference code <https://github.com/TaoMiner/joint-kg-recommender>`_
     from the `"Unifying Knowledge Graph Learning and Recommendation: Towards
@@ -107,10 +104,6 @@ class KTUPDataset(KGRecCounts, InMemoryDataset):
             'kg/r_map.dat'
         ]
 
-    @property
-    def processed_file_names(self) -> List[str]:
-        return ['data.pt']
-
     def download(self) -> None:
         raise FileNotFoundError(
             f"'{self.__class__.__name__}' cannot download the KTUP data: "
@@ -119,16 +112,8 @@ class KTUPDataset(KGRecCounts, InMemoryDataset):
             f"content ({', '.join(self.raw_file_names)}) into "
             f"'{self.raw_dir}'")
 
-    def process(self) -> None:
-        t = perf_counter()
-        data = read_ktup(self.raw_dir, strict=self.strict)
-        if self.pre_transform is not None:
-            data = self.pre_transform(data)
-        atomic_torch_save((data.to_dict(), None, HeteroData),
-                          self.processed_paths[0])
-        stats = kg_rec_stats(data)
-        stats['seconds'] = round(perf_counter() - t, 3)
-        atomic_json_dump(stats, osp.join(self.processed_dir, 'stats.json'))
+    def read_data(self) -> HeteroData:
+        return read_ktup(self.raw_dir, strict=self.strict)
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(num_users={self.num_users}, '
