@@ -10,6 +10,7 @@ absolute paths, :obj:`..` components, symbolic and hard links, device
 files and FIFOs are refused before anything is written, and the members
 are extracted into a temporary folder that is moved into place at the end.
 """
+import functools
 import hashlib
 import os
 import os.path as osp
@@ -245,26 +246,9 @@ def _extract_zip(archive_path: str, root: str) -> List[tuple]:
                 raise UnsafeArchiveError(
                     f"Refusing to extract '{archive_path}': member "
                     f"'{info.filename}' is not a plain file or folder")
-            if len(parts) == 0:
-                if info.is_dir():
-                    continue
-                raise UnsafeArchiveError(
-                    f"Refusing to extract '{archive_path}': member "
-                    f'{info.filename!r} has no file name')
-            members.append((info, parts))
-
-        out = []
-        for info, parts in members:
-            target = _check_inside(archive_path, info.filename, root, parts)
-            if info.is_dir():
-                os.makedirs(target, exist_ok=True)
-                out.append((parts, True))
-                continue
-            os.makedirs(osp.dirname(target), exist_ok=True)
-            with zf.open(info) as src, open(target, 'wb') as dst:
-                shutil.copyfileobj(src, dst, CHUNK_SIZE)
-            out.append((parts, False))
-    return out
+            members.append((info.filename, parts, info.is_dir(),
+                            functools.partial(zf.open, info)))
+        return _write_members(archive_path, root, members)
 
 
 def _extract_tar(archive_path: str, root: str) -> List[tuple]:
@@ -286,26 +270,36 @@ def _extract_tar(archive_path: str, root: str) -> List[tuple]:
                 raise UnsafeArchiveError(
                     f"Refusing to extract '{archive_path}': member "
                     f"'{member.name}' is not a plain file or folder")
-            if len(parts) == 0:
-                if member.isdir():
-                    continue
-                raise UnsafeArchiveError(
-                    f"Refusing to extract '{archive_path}': member "
-                    f'{member.name!r} has no file name')
-            members.append((member, parts))
+            members.append((member.name, parts, member.isdir(),
+                            functools.partial(tf.extractfile, member)))
+        return _write_members(archive_path, root, members)
 
-        out = []
-        for member, parts in members:
-            target = _check_inside(archive_path, member.name, root, parts)
-            if member.isdir():
-                os.makedirs(target, exist_ok=True)
-                out.append((parts, True))
+
+def _write_members(archive_path: str, root: str,
+                   members: List[tuple]) -> List[tuple]:
+    r"""Writes the vetted :obj:`(name, parts, is_dir, open_member)` members
+    of an archive below :obj:`root`, after checking all their names; returns
+    :obj:`(parts, is_dir)` of every member written."""
+    kept = []
+    for name, parts, is_dir, open_member in members:
+        if len(parts) == 0:
+            if is_dir:  # The archive's own root folder ('./').
                 continue
+            raise UnsafeArchiveError(
+                f"Refusing to extract '{archive_path}': member {name!r} "
+                f"has no file name")
+        kept.append((name, parts, is_dir, open_member))
+
+    out = []
+    for name, parts, is_dir, open_member in kept:
+        target = _check_inside(archive_path, name, root, parts)
+        if is_dir:
+            os.makedirs(target, exist_ok=True)
+        else:
             os.makedirs(osp.dirname(target), exist_ok=True)
-            src = tf.extractfile(member)
-            with src, open(target, 'wb') as dst:
+            with open_member() as src, open(target, 'wb') as dst:
                 shutil.copyfileobj(src, dst, CHUNK_SIZE)
-            out.append((parts, False))
+        out.append((parts, is_dir))
     return out
 
 
