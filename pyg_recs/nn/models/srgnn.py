@@ -116,11 +116,12 @@ class SRGNN(torch.nn.Module):
             edge_weight_out (torch.Tensor, optional): Outgoing edge weights.
                 (default: :obj:`None`)
         """
-        if not torch.compiler.is_compiling() and x.numel() > 0 and (
-                int(x.min()) < 0 or int(x.max()) >= self.num_items):
-            raise ValueError(f"Item ids must be in [0, {self.num_items - 1}] "
-                             f"(got ids from {int(x.min())} to "
-                             f"{int(x.max())})")
+        if not torch.compiler.is_compiling() and x.numel() > 0:
+            low, high = torch.stack(torch.aminmax(x)).tolist()  # One sync.
+            if low < 0 or high >= self.num_items:
+                raise ValueError(f"Item ids must be in [0, "
+                                 f"{self.num_items - 1}] (got ids from "
+                                 f"{low} to {high})")
         num_sessions = last_index.numel()
         if batch is None:
             batch = x.new_zeros(x.size(0))
