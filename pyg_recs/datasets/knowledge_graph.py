@@ -5,7 +5,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 from torch import Tensor
-from torch_geometric.data import HeteroData, InMemoryDataset
+from torch_geometric.data import HeteroData
+
+from pyg_recs.datasets.base import SafeInMemoryDataset
 
 from pyg_recs.data.atomic import AtomicFileError, check_nonempty, read_atomic
 from pyg_recs.data.split import (
@@ -24,7 +26,7 @@ ALIGNED = ('item', 'aligned_with', 'entity')
 RELATION = ('entity', 'relation', 'entity')
 
 
-class KGRecDataset(InMemoryDataset):
+class KGRecDataset(SafeInMemoryDataset):
     r"""Base of the datasets that hold one knowledge-aware
     :class:`~torch_geometric.data.HeteroData` (see
     :func:`build_kg_rec_data`): :meth:`process` reads it with

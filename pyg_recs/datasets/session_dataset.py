@@ -6,6 +6,8 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Data, InMemoryDataset
 
+from pyg_recs.datasets.base import SafeInMemoryDataset, safe_torch_load
+
 from pyg_recs.data.safe_pickle import safe_load
 from pyg_recs.data.session_graph import flatten_sessions, sessions_to_graphs
 from pyg_recs.io import atomic_json_dump, atomic_torch_save
@@ -15,7 +17,7 @@ Examples = Tuple[List[List[int]], List[int]]
 SPLITS = ('train', 'valid', 'test')
 
 
-class SessionDataset(InMemoryDataset):
+class SessionDataset(SafeInMemoryDataset):
     r"""Session-based recommendation data in the format distributed with
     `SR-GNN <https://github.com/CRIPAC-DIG/SR-GNN>`_ and most later papers
     (NARM, STAMP, GCE-GNN, ...): two pickles :obj:`train.txt` and
@@ -71,7 +73,7 @@ class SessionDataset(InMemoryDataset):
         super().__init__(root, transform, pre_transform,
                          force_reload=force_reload)
         self.load(self.processed_paths[SPLITS.index(split)])
-        meta = torch.load(self.processed_paths[3], weights_only=True)
+        meta = safe_torch_load(self.processed_paths[3])
         self.item_ids: Tensor = meta['item_ids']
         self.num_items: int = int(self.item_ids.numel())
 

@@ -1,0 +1,106 @@
+r"""A :class:`~torch_geometric.data.InMemoryDataset` that never runs code
+from the files of its folder.
+
+PyG's :class:`~torch_geometric.data.Dataset` remembers the
+:obj:`pre_transform` and :obj:`pre_filter` a folder was processed with by
+pickling their :func:`repr` to :obj:`processed/pre_transform.pt` and
+:obj:`pre_filter.pt`, and unpickles both with :obj:`weights_only=False`
+every time the dataset is opened; :meth:`InMemoryDataset.load` falls back
+to :obj:`weights_only=False` as well when a file holds a global it does
+not know. A dataset folder is something users copy, share and unpack from
+archives, so either is a way to run code on whoever opens it.
+:class:`SafeInMemoryDataset` keeps PyG's behaviour (warn when the
+pre-processing differs, process once, :meth:`load` the collated storage)
+but stores the two reprs as JSON (:obj:`processed/pre_processing.json`),
+never reads the :obj:`.pt` files, and loads every processed file with
+:obj:`torch.load(..., weights_only=True)` and no fallback.
+"""
+import json
+import os
+import os.path as osp
+import sys
+import warnings
+from typing import Any, Type
+
+import torch
+from torch_geometric.data import Data, InMemoryDataset
+from torch_geometric.data.data import BaseData
+from torch_geometric.data.dataset import _repr, files_exist
+
+from pyg_recs.io import atomic_json_dump
+
+#: The file that records the pre-processing a folder was built with.
+PRE_PROCESSING = 'pre_processing.json'
+
+
+def safe_torch_load(path: str) -> Any:
+    r"""Loads a processed file with :obj:`weights_only=True` and no
+    fallback: tensors, containers and PyG's allow-listed classes only. A
+    file that holds anything else, or is not a torch file at all, gives a
+    :class:`RuntimeError` naming the file and the fix."""
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as e:  # UnpicklingError, zip/EOF errors, ...
+        raise RuntimeError(
+            f"Could not load the processed file '{path}': it is damaged or "
+            f"was not written by pyg_recs ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}). Nothing was run "
+            f"from it. Delete the folder '{osp.dirname(path)}' (or pass "
+            f"force_reload=True) to process the raw files again") from None
+
+
+class SafeInMemoryDataset(InMemoryDataset):
+    r"""An :class:`~torch_geometric.data.InMemoryDataset` whose opening
+    never unpickles arbitrary objects (see the module docstring).
+    Subclasses implement :meth:`process` as usual."""
+    def _process(self) -> None:
+        record = osp.join(self.processed_dir, PRE_PROCESSING)
+        current = {'pre_transform': _repr(self.pre_transform),
+                   'pre_filter': _repr(self.pre_filter)}
+        if not self.force_reload and osp.exists(record):
+            try:
+                with open(record, encoding='utf-8') as f:
+                    stored = json.load(f)
+            except (OSError, ValueError) as e:
+                stored = None
+                warnings.warn(f"Could not read '{record}' ({e}); the "
+                              f"pre-processing of this folder is unknown",
+                              stacklevel=2)
+            if isinstance(stored, dict):
+                for key, value in current.items():
+                    if stored.get(key) != value:
+                        warnings.warn(
+                            f"The `{key}` argument differs from the one used "
+                            f"in the pre-processed version of this dataset "
+                            f"('{record}'). Pass `force_reload=True` to "
+                            f"process it again.", stacklevel=2)
+
+        if not self.force_reload and files_exist(self.processed_paths):
+            return
+
+        if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
+            print('Processing...', file=sys.stderr)
+        os.makedirs(self.processed_dir, exist_ok=True)
+        self.process()
+        atomic_json_dump(current, record)
+        if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
+            print('Done!', file=sys.stderr)
+
+    def load(self, path: str, data_cls: Type[BaseData] = Data) -> None:
+        r"""Loads the collated storage written by :meth:`save` (or the same
+        tuple written atomically) from :obj:`path`, with
+        :obj:`weights_only=True` and a clear error for a foreign file."""
+        out = safe_torch_load(path)
+        if not (isinstance(out, tuple) and len(out) in (2, 3)
+                and isinstance(out[0], (dict, BaseData))):
+            raise RuntimeError(
+                f"The processed file '{path}' does not hold a dataset "
+                f"written by pyg_recs (got {type(out).__name__}). Delete the "
+                f"folder '{osp.dirname(path)}' (or pass force_reload=True) "
+                f"to process the raw files again")
+        if len(out) == 3:
+            data, self.slices, data_cls = out
+        else:
+            data, self.slices = out
+        self.data = data_cls.from_dict(data) if isinstance(data,
+                                                           dict) else data

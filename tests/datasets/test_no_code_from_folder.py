@@ -1,0 +1,82 @@
+r"""Opening a dataset folder never runs code from its files: crafted
+pickles in :obj:`processed/` that would create a marker file when
+unpickled with :obj:`weights_only=False` must be refused (or ignored)
+without the marker appearing."""
+import os.path as osp
+
+import pytest
+import torch
+
+from pyg_recs.datasets.knowledge_graph import AtomicKGDataset
+from pyg_recs.datasets.session_dataset import SessionDataset
+from tests.datasets.test_knowledge_graph import INTER, KG, LINK, write_raw
+
+
+class Payload:
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        # Unpickling calls open(marker, 'w'), which creates the file.
+        return (open, (self.marker, 'w'))
+
+
+def plant(path: str, marker: str) -> None:
+    torch.save(Payload(marker), path)
+
+
+def open_session(root):
+    return SessionDataset(root, 'train')
+
+
+def open_kg(root):
+    return AtomicKGDataset(root, 'tiny', ratios=(1.0, 0.0, 0.0),
+                           kg_ratios=(1.0, 0.0, 0.0))
+
+
+@pytest.fixture(params=['session', 'kg'])
+def opened(request, sample_root, tmp_path):
+    if request.param == 'session':
+        root, opener = sample_root, open_session
+    else:
+        root, opener = str(write_raw(tmp_path / 'kg', 'tiny', INTER, KG,
+                                     LINK)), open_kg
+    dataset = opener(root)  # Process once.
+    return root, opener, dataset.processed_dir, tmp_path / 'marker'
+
+
+@pytest.mark.parametrize('name', ['pre_transform.pt', 'pre_filter.pt'])
+def test_pre_processing_files_are_never_unpickled(opened, name):
+    root, opener, processed_dir, marker = opened
+    plant(osp.join(processed_dir, name), str(marker))
+    opener(root)
+    assert not marker.exists()
+    assert osp.exists(osp.join(processed_dir, 'pre_processing.json'))
+
+
+def test_processed_data_file_is_loaded_weights_only(opened):
+    root, opener, processed_dir, marker = opened
+    name = 'train.pt' if opener is open_session else 'data.pt'
+    plant(osp.join(processed_dir, name), str(marker))
+    with pytest.raises(RuntimeError, match=f"{name}.*Nothing was run"):
+        opener(root)
+    assert not marker.exists()
+
+
+def test_foreign_or_damaged_processed_file(opened):
+    root, opener, processed_dir, _ = opened
+    name = 'train.pt' if opener is open_session else 'data.pt'
+    path = osp.join(processed_dir, name)
+    torch.save({'not': 'a dataset'}, path)
+    with pytest.raises(RuntimeError, match='does not hold a dataset'):
+        opener(root)
+    with open(path, 'wb') as f:
+        f.write(b'\x00random bytes')
+    with pytest.raises(RuntimeError, match='damaged'):
+        opener(root)
+
+
+def test_pre_transform_change_still_warns(sample_root):
+    SessionDataset(sample_root)
+    with pytest.warns(UserWarning, match='pre_transform'):
+        SessionDataset(sample_root, pre_transform=lambda data: data)
