@@ -163,9 +163,6 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     }
     out = args.out or osp.join(
         'runs', f'{args.model}-{args.dataset}-{time.strftime("%Y%m%d-%H%M%S")}')
-    if not args.resume and osp.exists(osp.join(out, 'last.pt')):
-        raise ValueError(f"'{out}' already holds a run; pass --resume to "
-                         f"continue it or choose another --out")
     record = run(
         args.model, settings, epochs=args.epochs, lr=args.lr,
         weight_decay=args.l2, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
@@ -212,6 +209,9 @@ def summary(record: Dict[str, Any]) -> str:
              f"{_median(record['epoch_seconds']):.1f} s per epoch, "
              f"test evaluation {record['eval_seconds']:.2f} s"]
     lines += [f'  {key:>14s}  {value:.4f}' for key, value in test.items()]
+    if record.get('run'):
+        lines.append(f"run folder: {osp.abspath(record['run'])} (pyg-recs "
+                     f"evaluate --run ...)")
     return '\n'.join(lines)
 
 

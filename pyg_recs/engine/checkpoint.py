@@ -18,6 +18,12 @@ class CheckpointError(RuntimeError):
     r"""Raised for a missing, truncated or foreign checkpoint."""
 
 
+class RunFolderError(CheckpointError):
+    r"""Raised when a run folder (or a record path) cannot be used without
+    damaging what it holds: another run's folder, an unwritable path, a
+    :obj:`--resume` of a folder that does not exist."""
+
+
 def rng_state() -> Dict[str, Any]:
     r"""The state of every random generator training draws from."""
     state = {
@@ -132,6 +138,8 @@ class RunLock:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
                 pid = _read_pid(self.path)
+                if pid == os.getpid():  # Held by this process already
+                    return  # (e.g. run() around Trainer.fit); theirs to free.
                 if pid is not None and _alive(pid):
                     raise RuntimeError(
                         f"Another run (pid {pid}) is writing to "

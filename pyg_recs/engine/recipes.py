@@ -13,13 +13,17 @@ import resource
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Iterable, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from pyg_recs.engine.checkpoint import seed_everything
+from pyg_recs.engine.checkpoint import (
+    RunFolderError,
+    RunLock,
+    seed_everything,
+)
 from pyg_recs.engine.trainer import Trainer
 from pyg_recs.io import atomic_json_dump
 
@@ -215,6 +219,12 @@ def run(
     if model_name not in RECIPES:
         raise ValueError(f"Unknown model '{model_name}'; choose from "
                          f"{sorted(RECIPES)}")
+    if out_dir is not None:
+        out_dir = osp.abspath(out_dir)
+        _prepare_out_dir(out_dir, resume)
+    if json_path is not None:
+        json_path = osp.abspath(json_path)
+        _check_writable_file(json_path, '--json')
     world_size, rank, device = init_distributed(device)
     # Model noise (e.g. KTUP's Gumbel samples) differs between ranks; the
     # initial parameters are rank 0's, which DDP broadcasts.
@@ -225,21 +235,41 @@ def run(
         # alike on every rank drives shuffling and negative sampling (the
         # trainer checkpoints its state, so resuming continues it).
         extra['generator'] = torch.Generator().manual_seed(seed)
+    lock = None
+    if out_dir is not None and rank == 0:
+        # Lock and check the folder before anything is read or written:
+        # another run's config.json and checkpoints stay as they are.
+        lock = RunLock(out_dir)
+        lock.acquire()
+        try:
+            _check_run_folder(out_dir, model_name, _absolute_paths(settings),
+                              resume)
+        except BaseException:
+            lock.release()
+            raise
     if rank != 0:  # Let rank 0 process the dataset first.
         _barrier()
-    exp = RECIPES[model_name](device=device, **settings, **extra)
+    try:
+        exp = RECIPES[model_name](device=device, **settings, **extra)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     if rank == 0:
         _barrier()
     if rank != 0:
         json_path = None
     if out_dir is not None and rank == 0:
-        os.makedirs(out_dir, exist_ok=True)
         config = {
             'model': model_name,
-            'settings': settings,
+            'settings': _absolute_paths(settings),
             'stats': exp.stats,
         }
-        atomic_json_dump(config, osp.join(out_dir, 'config.json'))
+        try:
+            atomic_json_dump(config, osp.join(out_dir, 'config.json'))
+        except BaseException:
+            lock.release()
+            raise
 
     trainer = Trainer(
         exp.model, lr=lr, weight_decay=weight_decay, lr_step=lr_step,
@@ -250,7 +280,12 @@ def run(
     if str(device).startswith('cuda') and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
-    history = trainer.fit(exp.train_loader, exp.valid_loader, resume=resume)
+    try:
+        history = trainer.fit(exp.train_loader, exp.valid_loader,
+                              resume=resume)
+    finally:
+        if lock is not None:
+            lock.release()
     train_seconds = time.perf_counter() - start
 
     test = trainer.evaluate(exp.test_loader)
@@ -279,6 +314,100 @@ def run(
     if json_path is not None and rank == 0:
         atomic_json_dump(record, json_path)
     return record
+
+
+#: Settings that are paths: stored absolute, and not compared on resume.
+PATH_SETTINGS = ('root', 'raw_from')
+
+
+def _absolute_paths(settings: Dict[str, Any]) -> Dict[str, Any]:
+    return {key: (osp.abspath(value) if key in PATH_SETTINGS
+                  and isinstance(value, str) else value)
+            for key, value in settings.items()}
+
+
+def _prepare_out_dir(out_dir: str, resume: bool) -> None:
+    r"""Refuses a :obj:`resume` into a folder that does not exist (a typo
+    would silently start afresh) and creates the output folder, with one
+    clear error if it cannot be created."""
+    if resume and not osp.isdir(out_dir):
+        raise RunFolderError(
+            f"Cannot resume: the run folder '{out_dir}' does not exist. "
+            f"Check the path, or drop --resume to start a new run")
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+        probe = osp.join(out_dir, f'.write-test-{os.getpid()}')
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise RunFolderError(
+            f"Cannot write to the run folder '{out_dir}': "
+            f"{e.strerror or e}. Choose a writable --out") from None
+
+
+def _check_writable_file(path: str, flag: str) -> None:
+    r"""Checks before training that :obj:`path` can be written, so that a
+    long run does not end without its record."""
+    if osp.isdir(path):
+        raise RunFolderError(f"{flag} '{path}' is a directory; give a file "
+                             f"path such as '{osp.join(path, 'run.json')}'")
+    folder = osp.dirname(path)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        probe = osp.join(folder, f'.write-test-{os.getpid()}')
+        with open(probe, 'w'):
+            pass
+        os.remove(probe)
+    except OSError as e:
+        raise RunFolderError(f"{flag} '{path}' cannot be written: "
+                             f"{e.strerror or e}. Choose a writable path") \
+            from None
+
+
+def _check_run_folder(out_dir: str, model_name: str,
+                      settings: Dict[str, Any], resume: bool) -> None:
+    r"""Refuses to touch a run folder that holds another run: a different
+    model or settings (whatever :obj:`resume` says), or any finished epoch
+    when not resuming. Its :obj:`config.json` and checkpoints stay as
+    they are."""
+    import json
+    path = osp.join(out_dir, 'config.json')
+    if osp.isfile(path):
+        try:
+            with open(path, encoding='utf-8') as f:
+                old = json.load(f)
+        except (OSError, ValueError) as e:
+            raise RunFolderError(f"Could not read '{path}' ({e}); choose "
+                                 f"another --out") from None
+        diff = _config_diff(old, model_name, settings)
+        if diff:
+            raise RunFolderError(
+                f"'{out_dir}' holds another run ({'; '.join(diff)}). "
+                f"Choose another --out, or the run's own settings to "
+                f"resume it")
+    has_epochs = any(osp.exists(osp.join(out_dir, name))
+                     for name in ('last.pt', 'best.pt'))
+    if has_epochs and not resume:
+        raise RunFolderError(
+            f"'{out_dir}' already holds a run; pass --resume to continue "
+            f"it, or choose another --out")
+
+
+def _config_diff(old: Dict[str, Any], model_name: str,
+                 settings: Dict[str, Any]) -> List[str]:
+    out = []
+    if old.get('model') != model_name:
+        out.append(f"model '{old.get('model')}' there, '{model_name}' here")
+        return out
+    old_s, new_s = old.get('settings') or {}, settings
+    for key in sorted(set(old_s) | set(new_s)):
+        if key in PATH_SETTINGS:
+            continue
+        if old_s.get(key) != new_s.get(key):
+            out.append(f"{key}={old_s.get(key)!r} there, "
+                       f"{new_s.get(key)!r} here")
+    return out
 
 
 def init_distributed(device: Any = 'cpu'):

@@ -1,0 +1,95 @@
+r"""A run folder is never damaged by another command: its config.json
+survives a refused training, and faults are found before training."""
+import os
+import os.path as osp
+
+import pytest
+
+from pyg_recs.cli import main
+
+FAST = ['--epochs', '1', '--hidden', '8', '--batch-size', '200',
+        '--max-train', '200', '--max-eval', '100', '--no-progress']
+
+
+def train(root, out, *extra):
+    return main(['train', 'srgnn', '--dataset', 'srgnn-format', '--root',
+                 root, '--out', out, *FAST, *extra])
+
+
+@pytest.fixture
+def finished(sample_root, tmp_path):
+    out = str(tmp_path / 'run')
+    assert train(sample_root, out) == 0
+    with open(osp.join(out, 'config.json')) as f:
+        config = f.read()
+    return out, config
+
+
+def test_config_is_absolute_and_evaluates_from_elsewhere(
+        finished, tmp_path, monkeypatch, capsys):
+    out, config = finished
+    assert osp.abspath(osp.dirname(osp.dirname(out))) in config
+    monkeypatch.chdir(tmp_path / 'run')
+    capsys.readouterr()
+    assert main(['evaluate', '--run', out]) == 0
+
+
+@pytest.mark.parametrize('extra, message', [
+    ([], 'already holds a run'),  # A second run without --resume.
+    (['--resume', '--hidden', '16'], "hidden=8 there, 16 here"),
+])
+def test_refused_run_keeps_config(sample_root, finished, capsys, extra,
+                                  message):
+    out, config = finished
+    capsys.readouterr()
+    argv = ['train', 'srgnn', '--dataset', 'srgnn-format', '--root',
+            sample_root, '--out', out, *FAST, *extra]
+    assert main(argv) != 0
+    assert message in capsys.readouterr().err
+    with open(osp.join(out, 'config.json')) as f:
+        assert f.read() == config
+    assert main(['evaluate', '--run', out]) == 0
+
+
+def test_resume_of_another_model_is_refused(finished, capsys):
+    out, config = finished
+    capsys.readouterr()
+    shared = osp.join(osp.dirname(__file__), '..', '..', '..', 'shared',
+                      'data', 'recbole-test-kg')
+    if not osp.isdir(shared):
+        pytest.skip('no KG data')
+    # The config check runs before any dataset is opened or written:
+    assert main(['train', 'ktup', '--dataset', 'ml-100k-kg', '--root',
+                 osp.join(osp.dirname(out), 'kg'), '--out', out,
+                 '--resume', '--epochs', '1', '--no-progress']) != 0
+    assert "model 'srgnn' there, 'ktup' here" in capsys.readouterr().err
+    with open(osp.join(out, 'config.json')) as f:
+        assert f.read() == config
+
+
+def test_resume_of_missing_folder_is_refused(sample_root, tmp_path, capsys):
+    out = str(tmp_path / 'typo')
+    assert train(sample_root, out, '--resume') != 0
+    assert 'does not exist' in capsys.readouterr().err
+    assert not osp.exists(out)
+
+
+def test_json_path_checked_before_training(sample_root, tmp_path, capsys):
+    folder = tmp_path / 'adir'
+    folder.mkdir()
+    out = str(tmp_path / 'run')
+    assert train(sample_root, out, '--json', str(folder)) != 0
+    assert 'is a directory' in capsys.readouterr().err
+    assert not osp.exists(osp.join(out, 'last.pt'))
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason='root ignores permissions')
+def test_unwritable_out(sample_root, tmp_path, capsys):
+    folder = tmp_path / 'ro'
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        assert train(sample_root, str(folder / 'run')) != 0
+        assert 'Choose a writable --out' in capsys.readouterr().err
+    finally:
+        folder.chmod(0o700)
