@@ -94,7 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
                        'training examples')
     train.add_argument('--max-eval', type=int, help='use only the first N '
                        'validation and test examples')
-    train.add_argument('--device', default='cpu', help='cpu, cuda, cuda:1')
+    train.add_argument('--device', default='auto',
+                       help="auto (CUDA when available), cpu, cuda, cuda:1")
     train.add_argument('--seed', type=int, default=2019)
     train.add_argument('--out', help='run folder for checkpoints '
                        '(default: runs/<model>-<dataset>-<time>)')
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                               'of a run on its test split')
     evaluate.add_argument('--run', required=True, help='run folder')
     evaluate.add_argument('--checkpoint', default='best.pt')
-    evaluate.add_argument('--device', default='cpu')
+    evaluate.add_argument('--device', default='auto')
     evaluate.add_argument('--json', help='write the metrics to this file')
 
     recommend = sub.add_parser('recommend', help='top-k recommendations '
@@ -120,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
                            'id')
     recommend.add_argument('-k', type=int, default=20)
     recommend.add_argument('--checkpoint', default='best.pt')
-    recommend.add_argument('--device', default='cpu')
+    recommend.add_argument('--device', default='auto')
     return parser
 
 
@@ -220,9 +221,22 @@ def _median(values: List[float]) -> float:
     return values[len(values) // 2] if values else float('nan')
 
 
+def resolve_device(device: str) -> str:
+    r""":obj:`'auto'` is CUDA when a GPU is visible, else the CPU; a CUDA
+    device without a GPU is a clear error instead of an assertion."""
+    import torch
+    if device == 'auto':
+        return 'cuda' if torch.cuda.is_available() else 'cpu'
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: no CUDA GPU is available on "
+                         f"this machine; use --device cpu (or auto)")
+    return device
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.device = resolve_device(args.device)
         if args.command == 'train':
             train(args)
         elif args.command == 'evaluate':

@@ -93,3 +93,13 @@ def test_unwritable_out(sample_root, tmp_path, capsys):
         assert 'Choose a writable --out' in capsys.readouterr().err
     finally:
         folder.chmod(0o700)
+
+
+def test_device_auto_and_missing_cuda(monkeypatch, capsys):
+    import torch
+
+    from pyg_recs.cli import resolve_device
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    assert resolve_device('auto') == 'cpu'
+    assert main(['evaluate', '--run', 'nowhere', '--device', 'cuda']) == 2
+    assert 'no CUDA GPU is available' in capsys.readouterr().err
