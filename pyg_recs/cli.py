@@ -39,6 +39,35 @@ for _name in ('ktup', 'tup', 'transh'):
                                  lr_gamma=0.1, epochs=50, patience=10)
 
 
+def positive_int(text: str) -> int:
+    r"""An argparse type: an integer of at least 1 (a count of epochs,
+    examples, channels, ...), so that 0 or -1000 is refused up front
+    instead of giving an untrained model or a silently trimmed split."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer (got '{text}')") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer (got {value})")
+    return value
+
+
+def positive_float(text: str) -> float:
+    r"""An argparse type: a finite number above 0 (a learning rate or a
+    decay factor)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number (got '{text}')") from None
+    if not 0.0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(
+            f"expected a positive number (got {value})")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='pyg-recs',
@@ -57,19 +86,19 @@ def build_parser() -> argparse.ArgumentParser:
                        'ROOT/raw); default: datasets/<dataset>')
     train.add_argument('--raw-from', help='link these raw files (a file or '
                        'the files of a folder) into ROOT/raw first')
-    train.add_argument('--epochs', type=int)
-    train.add_argument('--batch-size', type=int)
-    train.add_argument('--eval-batch-size', type=int)
-    train.add_argument('--hidden', type=int, help='embedding size')
-    train.add_argument('--num-steps', type=int, help='GNN steps (srgnn)')
-    train.add_argument('--lr', type=float, help='learning rate')
+    train.add_argument('--epochs', type=positive_int)
+    train.add_argument('--batch-size', type=positive_int)
+    train.add_argument('--eval-batch-size', type=positive_int)
+    train.add_argument('--hidden', type=positive_int, help='embedding size')
+    train.add_argument('--num-steps', type=positive_int, help='GNN steps (srgnn)')
+    train.add_argument('--lr', type=positive_float, help='learning rate')
     train.add_argument('--l2', type=float, help='L2 penalty (weight decay)')
-    train.add_argument('--lr-step', type=int, help='decay the learning '
+    train.add_argument('--lr-step', type=positive_int, help='decay the learning '
                        'rate every N epochs (0: never)')
-    train.add_argument('--lr-gamma', type=float, help='decay factor')
+    train.add_argument('--lr-gamma', type=positive_float, help='decay factor')
     train.add_argument('--patience', type=int, help='early stopping '
                        'patience in epochs')
-    train.add_argument('--kg-batch-size', type=int, help='KG triples per '
+    train.add_argument('--kg-batch-size', type=positive_int, help='KG triples per '
                        'batch (ktup, transh)')
     train.add_argument('--rec-steps', type=int, help='recommendation '
                        'batches per round (ktup; default 7)')
@@ -90,9 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--val-ratio', type=float, default=0.1,
                        help='share of training data held out for '
                        'validation (default: 0.1)')
-    train.add_argument('--max-train', type=int, help='use only the first N '
+    train.add_argument('--max-train', type=positive_int, help='use only the first N '
                        'training examples')
-    train.add_argument('--max-eval', type=int, help='use only the first N '
+    train.add_argument('--max-eval', type=positive_int, help='use only the first N '
                        'validation and test examples')
     train.add_argument('--device', default='auto',
                        help="auto (CUDA when available), cpu, cuda, cuda:1")
@@ -119,7 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument('--query', required=True, help='srgnn: a '
                            'session as item ids ("12 7 31"); ktup: a user '
                            'id')
-    recommend.add_argument('-k', type=int, default=20)
+    recommend.add_argument('-k', type=positive_int, default=20)
     recommend.add_argument('--checkpoint', default='best.pt')
     recommend.add_argument('--device', default='auto')
     return parser

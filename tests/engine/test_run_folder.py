@@ -103,3 +103,17 @@ def test_device_auto_and_missing_cuda(monkeypatch, capsys):
     assert resolve_device('auto') == 'cpu'
     assert main(['evaluate', '--run', 'nowhere', '--device', 'cuda']) == 2
     assert 'no CUDA GPU is available' in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('flag, value', [
+    ('--epochs', '0'), ('--max-train', '-1000'), ('--max-eval', '0'),
+    ('--lr-gamma', '-1'), ('--lr', 'nan'), ('--hidden', 'x'),
+])
+def test_nonsense_numbers_are_refused(sample_root, tmp_path, capsys, flag,
+                                      value):
+    with pytest.raises(SystemExit) as e:
+        main(['train', 'srgnn', '--dataset', 'srgnn-format', '--root',
+              sample_root, '--out', str(tmp_path / 'run'), flag, value])
+    assert e.value.code == 2
+    assert f'argument {flag}' in capsys.readouterr().err
+    assert not (tmp_path / 'run').exists()
