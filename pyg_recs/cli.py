@@ -172,7 +172,12 @@ def link_raw(source: str, raw_dir: str) -> None:
         try:
             os.symlink(osp.abspath(path), target)
         except FileExistsError:  # Already there (or linked by another rank).
-            pass
+            if osp.realpath(target) != osp.realpath(path):
+                raise ValueError(
+                    f"--raw-from: '{target}' is already there and is not "
+                    f"'{path}' (it is '{osp.realpath(target)}'); its processed "
+                    f"data would be reused. Use another --root for this "
+                    f"dataset, or remove '{raw_dir}'") from None
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:

@@ -13,7 +13,10 @@ archives, so either is a way to run code on whoever opens it.
 pre-processing differs, process once, :meth:`load` the collated storage)
 but stores the two reprs as JSON (:obj:`processed/pre_processing.json`),
 never reads the :obj:`.pt` files, and loads every processed file with
-:obj:`torch.load(..., weights_only=True)` and no fallback.
+:obj:`torch.load(..., weights_only=True)` and no fallback. The same JSON
+holds the size and modification time of every raw file: when the raw
+files change (*e.g.* another dataset linked into the same root), the
+folder is processed again instead of silently reusing the old data.
 """
 import json
 import os
@@ -49,6 +52,20 @@ def safe_torch_load(path: str) -> Any:
             f"force_reload=True) to process the raw files again") from None
 
 
+def raw_fingerprint(paths) -> dict:
+    r"""The size and modification time (in ns) of every raw file, following
+    links: a cheap check that the raw files a folder was processed from
+    are still the same."""
+    out = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        out[osp.basename(path)] = [st.st_size, st.st_mtime_ns]
+    return out
+
+
 class SafeInMemoryDataset(InMemoryDataset):
     r"""An :class:`~torch_geometric.data.InMemoryDataset` whose opening
     never unpickles arbitrary objects (see the module docstring).
@@ -56,8 +73,10 @@ class SafeInMemoryDataset(InMemoryDataset):
     def _process(self) -> None:
         record = osp.join(self.processed_dir, PRE_PROCESSING)
         current = {'pre_transform': _repr(self.pre_transform),
-                   'pre_filter': _repr(self.pre_filter)}
-        if not self.force_reload and osp.exists(record):
+                   'pre_filter': _repr(self.pre_filter),
+                   'raw': raw_fingerprint(self.raw_paths)}
+        force_reload = self.force_reload
+        if not force_reload and osp.exists(record):
             try:
                 with open(record, encoding='utf-8') as f:
                     stored = json.load(f)
@@ -67,15 +86,21 @@ class SafeInMemoryDataset(InMemoryDataset):
                               f"pre-processing of this folder is unknown",
                               stacklevel=2)
             if isinstance(stored, dict):
-                for key, value in current.items():
-                    if stored.get(key) != value:
+                if 'raw' in stored and stored['raw'] != current['raw']:
+                    warnings.warn(
+                        f"The raw files of '{self.root}' changed since they "
+                        f"were processed ('{record}'); processing them "
+                        f"again", stacklevel=2)
+                    force_reload = True
+                for key in ('pre_transform', 'pre_filter'):
+                    if stored.get(key) != current[key]:
                         warnings.warn(
                             f"The `{key}` argument differs from the one used "
                             f"in the pre-processed version of this dataset "
                             f"('{record}'). Pass `force_reload=True` to "
                             f"process it again.", stacklevel=2)
 
-        if not self.force_reload and files_exist(self.processed_paths):
+        if not force_reload and files_exist(self.processed_paths):
             return
 
         if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:

@@ -80,3 +80,28 @@ def test_pre_transform_change_still_warns(sample_root):
     SessionDataset(sample_root)
     with pytest.warns(UserWarning, match='pre_transform'):
         SessionDataset(sample_root, pre_transform=lambda data: data)
+
+
+def test_changed_raw_files_are_processed_again(tmp_path):
+    root = str(write_raw(tmp_path / 'kg', 'tiny', INTER, KG, LINK))
+    assert open_kg(root).num_users == 2
+    inter = tmp_path / 'kg' / 'raw' / 'tiny.inter'
+    lines = INTER.rstrip('\n').split('\n')
+    user = lines[1].split('\t')[0]
+    inter.write_text('\n'.join(lines + [lines[1].replace(user, 'u_new', 1)])
+                     + '\n')
+    with pytest.warns(UserWarning, match='raw files .* changed'):
+        assert open_kg(root).num_users == 3
+
+
+def test_raw_from_another_source_is_refused(tmp_path):
+    from pyg_recs.cli import link_raw
+    a, b = tmp_path / 'a.txt', tmp_path / 'b' / 'a.txt'
+    b.parent.mkdir()
+    a.write_text('1')
+    b.write_text('2')
+    raw = str(tmp_path / 'root' / 'raw')
+    link_raw(str(a), raw)
+    link_raw(str(a), raw)  # The same file again: fine.
+    with pytest.raises(ValueError, match='is already there and is not'):
+        link_raw(str(b), raw)
