@@ -35,6 +35,11 @@ class UnsafeArchiveError(ValueError):
     target folder or is not a plain file or folder."""
 
 
+class DownloadError(RuntimeError):
+    r"""Raised when a download fails (no network, a dead URL); the message
+    says where to put the file downloaded by hand."""
+
+
 def sha256sum(path: str) -> str:
     r"""Returns the SHA-256 of the file :obj:`path` as 64 hex digits."""
     digest = hashlib.sha256()
@@ -78,6 +83,8 @@ def download_verified(
         ChecksumError: If the downloaded (or existing) file has another
             SHA-256; the message names the URL, the expected and the
             actual hash.
+        DownloadError: If the download fails; the message names the
+            path to put a file downloaded by hand.
     """
     from torch_geometric.data import download_url
 
@@ -104,7 +111,14 @@ def download_verified(
     os.makedirs(folder, exist_ok=True)
     tmp_dir = tempfile.mkdtemp(dir=folder, prefix='.download-')
     try:
-        tmp = download_url(url, tmp_dir, log=log, filename=filename)
+        try:
+            tmp = download_url(url, tmp_dir, log=log, filename=filename)
+        except OSError as e:  # URLError, timeouts, refused connections.
+            reason = getattr(e, 'reason', None) or e
+            raise DownloadError(
+                f"Could not download '{url}' ({reason}). Without network "
+                f"access, download it by hand and put it at '{path}'; it is "
+                f"then used as it is") from None
         if expected is not None:
             actual = sha256sum(tmp)
             if actual not in expected:

@@ -10,6 +10,7 @@ import pytest
 
 from pyg_recs.data.download import (
     ChecksumError,
+    DownloadError,
     UnsafeArchiveError,
     download_verified,
     safe_extract,
@@ -86,7 +87,8 @@ def test_download_existing_file_with_wrong_hash(source, tmp_path):
 def test_download_failure_leaves_nothing(tmp_path):
     folder = tmp_path / 'raw'
     url = (tmp_path / 'nowhere.txt').as_uri()
-    with pytest.raises(OSError):  # urllib's URLError is an OSError.
+    with pytest.raises(DownloadError, match="by hand and put it at "
+                       ".*raw.*nowhere.txt"):
         download_verified(url, str(folder), sha256=CONTENT_SHA)
     assert listing(folder) == []
 
@@ -101,7 +103,7 @@ def test_download_interrupted_leaves_nothing(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch_geometric.data, 'download_url', broken)
     folder = tmp_path / 'raw'
-    with pytest.raises(ConnectionResetError):
+    with pytest.raises(DownloadError, match='connection reset'):
         download_verified('https://example.org/data.inter', str(folder),
                           sha256=CONTENT_SHA)
     assert listing(folder) == []
