@@ -182,8 +182,20 @@ def load_run(out_dir: str, device: Any = 'cpu',
     if config.get('model') not in RECIPES:
         raise CheckpointError(f"'{path}' names an unknown model "
                               f"'{config.get('model')}'")
-    exp = RECIPES[config['model']](device=device, **config['settings'])
+    if not isinstance(config.get('settings'), dict):
+        raise CheckpointError(f"'{path}' has no 'settings' object")
+    try:
+        exp = RECIPES[config['model']](device=device, **config['settings'])
+    except TypeError as e:  # A missing or unknown setting.
+        raise CheckpointError(f"'{path}' does not describe a "
+                              f"'{config['model']}' run: {e}") from None
     state = load_model_state(osp.join(out_dir, checkpoint), device)
+    mismatch = _shape_mismatch(exp.model.state_dict(), state)
+    if mismatch:
+        raise CheckpointError(
+            f"The checkpoint '{osp.join(out_dir, checkpoint)}' does not fit "
+            f"the model of '{path}' (another dataset or hidden size?): "
+            f"{'; '.join(mismatch)}")
     try:
         exp.model.load_state_dict(state)
     except RuntimeError as e:
@@ -191,6 +203,23 @@ def load_run(out_dir: str, device: Any = 'cpu',
                               f"the model of its config: {e}") from e
     exp.model.to(device).eval()
     return exp
+
+
+def _shape_mismatch(expected: Dict[str, Tensor],
+                    found: Dict[str, Any]) -> List[str]:
+    r"""One short line per parameter whose shape differs, or that is
+    missing or surplus, instead of PyTorch's page of size mismatches."""
+    out = []
+    for key, value in expected.items():
+        other = found.get(key)
+        if other is None:
+            out.append(f"'{key}' is missing")
+        elif tuple(other.shape) != tuple(value.shape):
+            out.append(f"'{key}' is {list(other.shape)} there, "
+                       f"{list(value.shape)} in the model")
+    out += [f"'{key}' is not in the model" for key in found
+            if key not in expected]
+    return out[:5] + ([f'... {len(out) - 5} more'] if len(out) > 5 else [])
 
 
 # Running #####################################################################

@@ -117,3 +117,25 @@ def test_nonsense_numbers_are_refused(sample_root, tmp_path, capsys, flag,
     assert e.value.code == 2
     assert f'argument {flag}' in capsys.readouterr().err
     assert not (tmp_path / 'run').exists()
+
+
+def test_evaluate_with_a_foreign_checkpoint_or_config(finished, tmp_path,
+                                                      sample_root, capsys):
+    import json
+    import shutil
+    out, config = finished
+    other = str(tmp_path / 'other')
+    assert train(sample_root, other, '--hidden', '16') == 0
+    shutil.copy(osp.join(other, 'best.pt'), osp.join(out, 'best.pt'))
+    capsys.readouterr()
+    assert main(['evaluate', '--run', out]) == 2
+    err = capsys.readouterr().err
+    assert "does not fit" in err and "[16]" in err and "[8]" in err
+    assert 'size mismatch' not in err
+
+    data = json.loads(config)
+    del data['settings']['root']
+    with open(osp.join(other, 'config.json'), 'w') as f:
+        json.dump(data, f)
+    assert main(['evaluate', '--run', other]) == 2
+    assert "does not describe a 'srgnn' run" in capsys.readouterr().err
