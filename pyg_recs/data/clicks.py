@@ -23,6 +23,7 @@ reference pickles hold. Malformed input raises a :class:`ValueError` that
 names the file, the line (1-based, a header is line 1) and the field.
 """
 import csv
+import gzip
 import os.path as osp
 import re
 import time
@@ -205,11 +206,37 @@ def read_yoochoose_clicks(
     return _concat(path, frames, keep)
 
 
+def _is_gzip(path: str) -> bool:
+    with open(path, 'rb') as f:
+        return f.read(2) == b'\x1f\x8b'
+
+
+def _open_text(path: str):
+    r"""Opens a click log as UTF-8 text, gzip-compressed or not (detected
+    from the content, as a downloaded file may keep any name)."""
+    if _is_gzip(path):
+        return gzip.open(path, 'rt', encoding='utf-8-sig', newline='')
+    return open(path, 'r', encoding='utf-8-sig', newline='')
+
+
+def _not_utf8(path: str, error: UnicodeDecodeError,
+              line: Optional[int] = None) -> ValueError:
+    where = f", line {line} or later" if line is not None else ''
+    return ValueError(f"'{path}'{where}: the file is not valid UTF-8 "
+                      f"({error}); convert it, e.g. with 'iconv -f latin1 "
+                      f"-t utf-8'")
+
+
 def _first_line(path: str) -> str:
     if not osp.isfile(path):
         raise FileNotFoundError(f"No such file: '{path}'")
-    with open(path, 'r', encoding='utf-8-sig', newline='') as f:
-        first = f.readline()
+    try:
+        with _open_text(path) as f:
+            first = f.readline()
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e, 1) from None
+    except (OSError, EOFError) as e:  # A truncated gzip file.
+        raise ValueError(f"Could not read '{path}': {e}") from None
     first = first.rstrip('\r\n')
     if first.strip() == '':
         if osp.getsize(path) == 0:
@@ -249,9 +276,15 @@ def _read_chunks(path, sep, names, num_header, int_columns, rename,
     dtype.update({name: 'int64' for name in int_columns})
     kwargs = dict(sep=sep, header=None, names=names, index_col=False,
                   quoting=csv.QUOTE_NONE, skip_blank_lines=False,
-                  na_filter=False, engine='c', encoding='utf-8-sig')
-    reader = pd.read_csv(path, skiprows=num_header, dtype=dtype,
-                         chunksize=chunksize, **kwargs)
+                  na_filter=False, engine='c', encoding='utf-8-sig',
+                  compression='gzip' if _is_gzip(path) else None)
+    try:
+        reader = pd.read_csv(path, skiprows=num_header, dtype=dtype,
+                             chunksize=chunksize, **kwargs)
+    except UnicodeDecodeError as e:
+        raise _not_utf8(path, e) from None
+    except (OSError, EOFError) as e:  # A truncated gzip file.
+        raise ValueError(f"Could not read '{path}': {e}") from None
     line = num_header + 1  # The line of the next row.
     with reader:
         while True:
@@ -264,6 +297,11 @@ def _read_chunks(path, sep, names, num_header, int_columns, rename,
                 break
             except pd.errors.ParserError as e:
                 raise _parser_error(path, e, sep, names) from None
+            except UnicodeDecodeError as e:
+                raise _not_utf8(path, e, line) from None
+            except (OSError, EOFError) as e:  # A truncated gzip file.
+                raise ValueError(f"Could not read '{path}' after line "
+                                 f"{line - 1}: {e}") from None
             except (ValueError, TypeError, OverflowError) as e:
                 raise _locate_error(path, line, chunksize, sep, names,
                                     int_columns, kwargs, e) from None
@@ -285,7 +323,7 @@ def _parser_error(path, error, sep, names) -> ValueError:
 
 
 def _show(path: str, line: int) -> str:
-    with open(path, 'r', encoding='utf-8-sig', newline='') as f:
+    with _open_text(path) as f:
         text = next(islice(f, line - 1, None), '')
     return f"; the line reads {text.rstrip(chr(13) + chr(10))!r}"
 

@@ -397,3 +397,27 @@ def test_preprocess_errors():
         srgnn_preprocess(df)
     with pytest.raises(ValueError, match="Invalid 'min_item_count'"):
         srgnn_preprocess(df, min_item_count=0)
+
+
+def test_read_gzip_and_not_utf8(tmp_path):
+    import gzip
+    text = HEADER + '2;NA;7;3;2016-05-02\n2;17;8;1;2016-05-03\n'
+    plain = read_diginetica_clicks(write(tmp_path, 'views.csv', text))
+    path = tmp_path / 'views-gz.csv'  # Compressed under any name.
+    path.write_bytes(gzip.compress(text.encode()))
+    assert read_diginetica_clicks(str(path)).equals(plain)
+
+    path = tmp_path / 'latin1.csv'
+    path.write_bytes((HEADER + '2;NA;7;3;2016-05-02\n').encode() +
+                     b'2;\xff;8;1;2016-05-03\n')
+    with pytest.raises(ValueError, match="latin1.csv', line .*not valid "
+                       "UTF-8"):
+        read_diginetica_clicks(str(path))
+    path.write_bytes(b'\xff' + HEADER.encode())
+    with pytest.raises(ValueError, match="latin1.csv', line 1.*UTF-8"):
+        read_diginetica_clicks(str(path))
+
+    path = tmp_path / 'cut.csv'
+    path.write_bytes(gzip.compress(text.encode())[:-12])
+    with pytest.raises(ValueError, match="cut.csv"):
+        read_diginetica_clicks(str(path))
