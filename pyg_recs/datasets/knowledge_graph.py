@@ -271,6 +271,10 @@ def read_atomic_kg(
     if len(inter) == 0:
         raise AtomicFileError(inter_path, 2, None, 'the file holds no '
                               'interactions')
+    if len(kg) == 0:
+        raise AtomicFileError(kg_path, 2, None, 'the file holds no '
+                              'triples; KTUP and TransH need at least one '
+                              'relation')
 
     # Repeated (user, item) pairs keep their first line:
     inter = inter[~inter.duplicated(['user_id', 'item_id'], keep='first')]

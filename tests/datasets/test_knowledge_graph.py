@@ -228,3 +228,11 @@ def test_movielens_100k_kg(tmp_path):
 def test_movielens_100k_kg_download(tmp_path):
     dataset = MovieLens100KKG(str(tmp_path))
     assert dataset[0][RATES].edge_index.size(1) == 100_000
+
+
+def test_atomic_kg_dataset_empty_kg(tmp_path):
+    header = KG.split('\n', 1)[0] + '\n'
+    root = write_raw(tmp_path, 'nokg', INTER, header, LINK)
+    with pytest.raises(AtomicFileError, match=r"nokg.kg', line 2: the file "
+                       "holds no triples"):
+        AtomicKGDataset(str(root), 'nokg')
