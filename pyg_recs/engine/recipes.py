@@ -121,7 +121,7 @@ def build_srgnn(
         from torch_geometric.data import Batch
 
         from pyg_recs.data import session_to_graph
-        raw = [int(v) for v in query.replace(',', ' ').split()]
+        raw = [_parse_id(v, 'item') for v in query.replace(',', ' ').split()]
         if not raw:
             raise ValueError('Give a session as item ids, e.g. "12,7,31"')
         index = torch.searchsorted(item_ids, torch.tensor(raw))
@@ -688,7 +688,8 @@ def build_ktup(
             raise ValueError('TransH alone gives no recommendations')
         ids = raw_user.tolist() if isinstance(raw_user, Tensor) \
             else list(raw_user)
-        key = int(query) if isinstance(raw_user, Tensor) else query
+        key = _parse_id(query.strip(), 'user') \
+            if isinstance(raw_user, Tensor) else query
         if key not in ids:
             raise ValueError(f"Unknown user id '{query}'")
         u = ids.index(key)
@@ -727,6 +728,20 @@ def build_ktup(
         test_fn=kg_eval(kg_test, kg_eval_max) if has_kg else None,
         recommend_fn=recommend_fn,
     )
+
+
+def _parse_id(text: str, what: str) -> int:
+    r"""A numeric id of a CLI query, with a clear error for text or an id
+    beyond int64."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"Invalid {what} id '{text}' in --query: expected "
+                         f"an integer") from None
+    if not -2**63 <= value < 2**63:
+        raise ValueError(f"Unknown {what} id '{text}': it is beyond the "
+                         f"64-bit range of any id")
+    return value
 
 
 class _Empty:

@@ -139,3 +139,14 @@ def test_evaluate_with_a_foreign_checkpoint_or_config(finished, tmp_path,
         json.dump(data, f)
     assert main(['evaluate', '--run', other]) == 2
     assert "does not describe a 'srgnn' run" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('query, message', [
+    ('abc', "Invalid item id 'abc'"),
+    ('1 ' + '9' * 23, "beyond the 64-bit range"),
+])
+def test_recommend_bad_query(finished, capsys, query, message):
+    out, _ = finished
+    capsys.readouterr()
+    assert main(['recommend', '--run', out, '--query', query]) == 2
+    assert message in capsys.readouterr().err
