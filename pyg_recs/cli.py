@@ -277,7 +277,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             evaluate(args)
         else:
             recommend(args)
-    except (ValueError, FileNotFoundError, RuntimeError) as e:
+    except (ValueError, OSError, RuntimeError) as e:
         print(f'pyg-recs: error: {e}', file=sys.stderr)
         return 2
     return 0

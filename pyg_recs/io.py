@@ -14,6 +14,14 @@ from typing import Any, Callable
 import torch
 
 
+class WriteError(OSError):
+    r"""Raised when an atomic write fails (*e.g.* a full disk, a read-only
+    folder): the message names the path, and the file that was there
+    before is unchanged."""
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
 def atomic_write(path: str, write_fn: Callable[[Any], None],
                  mode: str = 'wb') -> None:
     r"""Calls :obj:`write_fn(file)` on a temporary file, then renames it to
@@ -25,18 +33,29 @@ def atomic_write(path: str, write_fn: Callable[[Any], None],
         mode (str, optional): The file mode. (default: :obj:`'wb'`)
     """
     folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + osp.basename(path),
-                               suffix='.tmp')
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder,
+                                   prefix='.' + osp.basename(path),
+                                   suffix='.tmp')
+    except OSError as e:
+        raise WriteError(e.errno, f"Could not write '{path}': "
+                         f"{e.strerror or e}; choose a writable path") \
+            from None
     try:
         with os.fdopen(fd, mode) as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if osp.exists(tmp):
             os.remove(tmp)
+        if isinstance(e, OSError) and not isinstance(e, WriteError):
+            raise WriteError(
+                e.errno, f"Could not write '{path}': {e.strerror or e}; "
+                f"the previous file, if any, is unchanged (free some space "
+                f"or choose another path)") from None
         raise
     try:  # Make the rename itself durable.
         dir_fd = os.open(folder, os.O_RDONLY)

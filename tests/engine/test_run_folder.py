@@ -150,3 +150,26 @@ def test_recommend_bad_query(finished, capsys, query, message):
     capsys.readouterr()
     assert main(['recommend', '--run', out, '--query', query]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from pyg_recs.engine.checkpoint import load_model_state
+    from pyg_recs.io import WriteError, atomic_torch_save
+    path = str(tmp_path / 'last.pt')
+    atomic_torch_save({'w': torch.ones(3)}, path)
+
+    def full(obj, f):
+        f.write(b'half a checkpoint')
+        raise OSError(errno.ENOSPC, 'No space left on device')
+
+    monkeypatch.setattr(torch, 'save', full)
+    with pytest.raises(WriteError, match="Could not write '.*last.pt': No "
+                       "space left on device; the previous file"):
+        atomic_torch_save({'w': torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert os.listdir(tmp_path) == ['last.pt']  # No temporary is left.
+    assert load_model_state(path)['w'].tolist() == [1.0, 1.0, 1.0]
