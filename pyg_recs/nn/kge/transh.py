@@ -1,4 +1,4 @@
-from typing import List, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -180,6 +180,19 @@ class TransH(KGEModel):
             target=torch.ones_like(pos_score),
             margin=self.margin,
         )
+
+    def batch_loss(self, batch: Any) -> Tensor:
+        r"""The training loss of a mini-batch of triplets for
+        :class:`~pyg_recs.engine.Trainer`: :meth:`loss` of its
+        :obj:`head_index`, :obj:`rel_type` and :obj:`tail_index` (a
+        :class:`~torch_geometric.data.Data` object or a dictionary)."""
+        keys = ('head_index', 'rel_type', 'tail_index')
+        get = batch.get if isinstance(batch, Mapping) else \
+            (lambda key: getattr(batch, key, None))
+        fields = [get(key) for key in keys]
+        if any(field is None for field in fields):
+            raise ValueError(f"A TransH batch needs the fields {keys}")
+        return self.loss(*fields)
 
     def norm_loss(
         self,

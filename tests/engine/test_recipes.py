@@ -1,0 +1,31 @@
+import json
+import os.path as osp
+
+import pytest
+
+from pyg_recs.cli import main
+from pyg_recs.engine.recipes import RECIPES
+from tests.conftest import link_raw, shared_path
+
+
+@pytest.mark.filterwarnings('ignore:.*line 6018')
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_every_recipe_trains_one_tiny_epoch(name, sample_root, tmp_path):
+    if name == 'srgnn':
+        args = ['--dataset', 'srgnn-format', '--root', sample_root,
+                '--batch-size', '100']
+    else:
+        src = shared_path('recbole-test-kg')
+        root = link_raw([osp.join(src, f'test.{ext}')
+                         for ext in ('inter', 'kg', 'link')],
+                        str(tmp_path / 'kg'))
+        args = ['--dataset', 'test', '--root', root, '--lenient',
+                '--batch-size', '256', '--kg-batch-size', '256',
+                '--kg-eval-max', '50']
+    out = tmp_path / 'record.json'
+    assert main(['train', name, *args, '--epochs', '1', '--hidden', '8',
+                 '--no-progress', '--out', str(tmp_path / 'run'), '--json',
+                 str(out)]) == 0
+    record = json.loads(out.read_text())
+    assert record['model'] == name and len(record['epochs']) == 1
+    assert record['train_losses'][0] > 0
