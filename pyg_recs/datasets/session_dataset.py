@@ -1,4 +1,5 @@
 import os.path as osp
+import warnings
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -125,6 +126,15 @@ class SessionDataset(SafeInMemoryDataset):
             for part in (flat[name][0], flat[name][2])
         ]))
 
+        unseen = _unseen_items(flat['train'], flat['test'])
+        if unseen['num_items'] > 0:
+            warnings.warn(
+                f"'{self.root}': {unseen['num_items']} items of the test "
+                f"split never occur in training ({unseen['num_clicks']} "
+                f"clicks, {unseen['num_targets']} targets); they get "
+                f"untrained embeddings and those targets count as misses",
+                stacklevel=2)
+
         items, ptr, targets = flat.pop('train')
         num_valid = int(round(targets.size * self.val_ratio))
         num_train = targets.size - num_valid
@@ -154,12 +164,24 @@ class SessionDataset(SafeInMemoryDataset):
             del data, slices
         atomic_torch_save({'item_ids': torch.from_numpy(item_ids)},
                           self.processed_paths[3])
-        atomic_json_dump(sizes | {'num_items': int(item_ids.size)},
+        atomic_json_dump(sizes | {'num_items': int(item_ids.size),
+                                  'unseen_test': unseen},
                          osp.join(self.processed_dir, 'stats.json'))
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({len(self)}, '
                 f'split={self.split}, num_items={self.num_items})')
+
+
+def _unseen_items(train, test) -> Dict[str, int]:
+    r"""Counts the items of the test split (clicks and targets) that never
+    occur in the training examples."""
+    seen = np.unique(np.concatenate([train[0], train[2]]))
+    click = ~np.isin(test[0], seen)
+    target = ~np.isin(test[2], seen)
+    items = np.unique(np.concatenate([test[0][click], test[2][target]]))
+    return {'num_items': int(items.size), 'num_clicks': int(click.sum()),
+            'num_targets': int(target.sum())}
 
 
 def check_examples(obj: object, path: str) -> Examples:

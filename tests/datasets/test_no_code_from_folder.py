@@ -105,3 +105,21 @@ def test_raw_from_another_source_is_refused(tmp_path):
     link_raw(str(a), raw)  # The same file again: fine.
     with pytest.raises(ValueError, match='is already there and is not'):
         link_raw(str(b), raw)
+
+
+def test_unseen_test_items_warn(tmp_path):
+    import json
+    import pickle
+    raw = tmp_path / 'sess' / 'raw'
+    raw.mkdir(parents=True)
+    train = ([[1, 2], [2, 3], [1, 3], [3, 1]], [3, 1, 2, 2])
+    test = ([[1, 9], [2]], [3, 8])  # Items 9 and 8 are new.
+    (raw / 'train.txt').write_bytes(pickle.dumps(train))
+    (raw / 'test.txt').write_bytes(pickle.dumps(test))
+    with pytest.warns(UserWarning, match='2 items of the test split never '
+                      r'occur in training \(1 clicks, 1 targets\)'):
+        dataset = SessionDataset(str(tmp_path / 'sess'), val_ratio=0.0)
+    stats = json.loads(open(osp.join(dataset.processed_dir,
+                                     'stats.json')).read())
+    assert stats['unseen_test'] == {'num_items': 2, 'num_clicks': 1,
+                                    'num_targets': 1}
