@@ -407,8 +407,26 @@ def _concat(path, frames, columns):
     if len(frames) == 0 or sum(len(f) for f in frames) == 0:
         raise ValueError(f"'{path}' holds no clicks")
     if len(frames) == 1:
-        return frames[0][columns].reset_index(drop=True)
-    return pd.concat(frames, ignore_index=True)[columns]
+        df = frames[0][columns].reset_index(drop=True)
+    else:
+        df = pd.concat(frames, ignore_index=True)[columns]
+    _warn_negative_ids(path, df)
+    return df
+
+
+def _warn_negative_ids(path, df) -> None:
+    r"""Negative session or item ids occur in no public click log: they
+    are kept (ids are only tokens) but reported with counts, since they
+    usually mean a wrong column or a corrupted export."""
+    for col in ('session_id', 'item_id'):
+        negative = int((df[col].to_numpy() < 0).sum())
+        if negative > 0:
+            first = int(np.flatnonzero(df[col].to_numpy() < 0)[0])
+            warnings.warn(
+                f"'{path}': {negative} clicks have a negative {col} (the "
+                f"first is click {first + 1}, {col}={df[col].iloc[first]}); "
+                f"they are kept as ids, but check that the columns are the "
+                f"right ones", stacklevel=3)
 
 
 # SR-GNN preprocessing ########################################################

@@ -421,3 +421,15 @@ def test_read_gzip_and_not_utf8(tmp_path):
     path.write_bytes(gzip.compress(text.encode())[:-12])
     with pytest.raises(ValueError, match="cut.csv"):
         read_diginetica_clicks(str(path))
+
+
+def test_negative_ids_warn(tmp_path):
+    path = write(tmp_path, 'neg.csv', HEADER + '1;NA;-5;10;2016-05-01\n'
+                 '-2;NA;6;10;2016-05-01\n-2;NA;-7;10;2016-05-01\n')
+    with pytest.warns(UserWarning) as record:
+        df = read_diginetica_clicks(path)
+    messages = [str(w.message) for w in record]
+    assert any("2 clicks have a negative session_id (the first is click 2"
+               in m for m in messages)
+    assert any("2 clicks have a negative item_id" in m for m in messages)
+    assert df['item_id'].tolist() == [-5, 6, -7]
