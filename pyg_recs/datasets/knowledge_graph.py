@@ -1,4 +1,5 @@
 import os.path as osp
+import warnings
 from time import perf_counter
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -318,6 +319,18 @@ def read_atomic_kg(
 
     item_entity = np.full(len(item_ids), -1, dtype=np.int64)
     item_entity[link_item] = link_entity
+    in_kg = np.zeros(len(entity_ids), dtype=bool)
+    in_kg[head] = True
+    in_kg[tail] = True
+    outside = ~in_kg[link_entity]
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        warnings.warn(
+            f"'{link_path}': {int(outside.sum())} of {len(link_entity)} "
+            f"linked entities occur in no triple of "
+            f"'{osp.basename(kg_path)}' (the first on line "
+            f"{int(link.index[i])}, {link['entity_id'].iloc[i]!r}); their "
+            f"items get no knowledge from the KG", stacklevel=2)
 
     rec_masks = per_user_random_split(torch.from_numpy(user), ratios, seed,
                                       num_users=len(user_ids))

@@ -236,3 +236,11 @@ def test_atomic_kg_dataset_empty_kg(tmp_path):
     with pytest.raises(AtomicFileError, match=r"nokg.kg', line 2: the file "
                        "holds no triples"):
         AtomicKGDataset(str(root), 'nokg')
+
+
+def test_atomic_kg_dataset_link_outside_kg_warns(tmp_path):
+    root = write_raw(tmp_path, 'out', INTER, KG, LINK + '11\te.zzz\n')
+    with pytest.warns(UserWarning, match=r"out.link': 1 of 3 linked "
+                      r"entities occur in no triple of 'out.kg' \(the first "
+                      r"on line 4, 'e.zzz'\)"):
+        AtomicKGDataset(str(root), 'out')
