@@ -54,6 +54,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    r"""An argparse type: an integer of at least 0 (0 often means never)."""
+    value = positive_int(text) if text.strip() not in ('0', '+0', '-0') \
+        else 0
+    return value
+
+
 def positive_float(text: str) -> float:
     r"""An argparse type: a finite number above 0 (a learning rate or a
     decay factor)."""
@@ -90,15 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--batch-size', type=positive_int)
     train.add_argument('--eval-batch-size', type=positive_int)
     train.add_argument('--hidden', type=positive_int, help='embedding size')
-    train.add_argument('--num-steps', type=positive_int, help='GNN steps (srgnn)')
+    train.add_argument('--num-steps', type=positive_int,
+                       help='GNN steps (srgnn)')
     train.add_argument('--lr', type=positive_float, help='learning rate')
     train.add_argument('--l2', type=float, help='L2 penalty (weight decay)')
-    train.add_argument('--lr-step', type=positive_int, help='decay the learning '
+    train.add_argument('--lr-step', type=non_negative_int,
+                       help='decay the learning '
                        'rate every N epochs (0: never)')
     train.add_argument('--lr-gamma', type=positive_float, help='decay factor')
     train.add_argument('--patience', type=int, help='early stopping '
                        'patience in epochs')
-    train.add_argument('--kg-batch-size', type=positive_int, help='KG triples per '
+    train.add_argument('--kg-batch-size', type=positive_int,
+                       help='KG triples per '
                        'batch (ktup, transh)')
     train.add_argument('--rec-steps', type=int, help='recommendation '
                        'batches per round (ktup; default 7)')
@@ -119,9 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--val-ratio', type=float, default=0.1,
                        help='share of training data held out for '
                        'validation (default: 0.1)')
-    train.add_argument('--max-train', type=positive_int, help='use only the first N '
+    train.add_argument('--max-train', type=positive_int,
+                       help='use only the first N '
                        'training examples')
-    train.add_argument('--max-eval', type=positive_int, help='use only the first N '
+    train.add_argument('--max-eval', type=positive_int,
+                       help='use only the first N '
                        'validation and test examples')
     train.add_argument('--device', default='auto',
                        help="auto (CUDA when available), cpu, cuda, cuda:1")
@@ -175,9 +187,9 @@ def link_raw(source: str, raw_dir: str) -> None:
             if osp.realpath(target) != osp.realpath(path):
                 raise ValueError(
                     f"--raw-from: '{target}' is already there and is not "
-                    f"'{path}' (it is '{osp.realpath(target)}'); its processed "
-                    f"data would be reused. Use another --root for this "
-                    f"dataset, or remove '{raw_dir}'") from None
+                    f"'{path}' (it is '{osp.realpath(target)}'); its "
+                    f"processed data would be reused. Use another --root "
+                    f"for this dataset, or remove '{raw_dir}'") from None
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:

@@ -79,3 +79,16 @@ def atomic_json_dump(obj: Any, path: str) -> None:
 
 
 __all__ = ['atomic_write', 'atomic_torch_save', 'atomic_json_dump']
+
+
+def torch_load_reason(error: Exception) -> str:
+    r"""One short line on why :func:`torch.load` with
+    :obj:`weights_only=True` failed, instead of the unpickler's page on
+    allow-listing globals."""
+    import pickle
+    if isinstance(error, pickle.UnpicklingError):
+        return ('it is not a torch file, or it holds objects other than '
+                'tensors and plain containers; nothing was run from it')
+    lines = str(error).strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= 200 else line[:197] + '...'

@@ -30,7 +30,7 @@ from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.data.data import BaseData
 from torch_geometric.data.dataset import _repr, files_exist
 
-from pyg_recs.io import atomic_json_dump
+from pyg_recs.io import atomic_json_dump, torch_load_reason
 
 #: The file that records the pre-processing a folder was built with.
 PRE_PROCESSING = 'pre_processing.json'
@@ -46,10 +46,10 @@ def safe_torch_load(path: str) -> Any:
     except Exception as e:  # UnpicklingError, zip/EOF errors, ...
         raise RuntimeError(
             f"Could not load the processed file '{path}': it is damaged or "
-            f"was not written by pyg_recs ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}). Nothing was run "
-            f"from it. Delete the folder '{osp.dirname(path)}' (or pass "
-            f"force_reload=True) to process the raw files again") from None
+            f"was not written by pyg_recs ({torch_load_reason(e)}). Nothing "
+            f"was run from it. Delete the folder '{osp.dirname(path)}' (or "
+            f"pass force_reload=True) to process the raw files again") \
+            from None
 
 
 def raw_fingerprint(paths) -> dict:

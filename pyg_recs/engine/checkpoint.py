@@ -9,7 +9,7 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 
-from pyg_recs.io import atomic_json_dump, atomic_torch_save
+from pyg_recs.io import atomic_json_dump, atomic_torch_save, torch_load_reason
 
 CHECKPOINT_VERSION = 1
 
@@ -79,7 +79,7 @@ def load_checkpoint(path: str, map_location: Any = 'cpu') -> Dict[str, Any]:
     except Exception as e:  # Truncated, corrupt or not a torch file.
         raise CheckpointError(f"Could not read the checkpoint '{path}' "
                               f"(truncated, corrupt or not a pyg_recs "
-                              f"checkpoint): {e}") from e
+                              f"checkpoint): {torch_load_reason(e)}") from None
     if not isinstance(state, dict) or 'version' not in state:
         raise CheckpointError(f"'{path}' is not a pyg_recs checkpoint")
     if state['version'] != CHECKPOINT_VERSION:
@@ -101,7 +101,7 @@ def load_model_state(path: str, map_location: Any = 'cpu'
     except Exception as e:
         raise CheckpointError(f"Could not read the checkpoint '{path}' "
                               f"(truncated, corrupt or not a pyg_recs "
-                              f"checkpoint): {e}") from e
+                              f"checkpoint): {torch_load_reason(e)}") from None
     if isinstance(state, dict) and 'model' in state and 'version' in state:
         state = state['model']
     if not isinstance(state, dict) or not all(
