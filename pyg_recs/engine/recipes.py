@@ -240,11 +240,18 @@ def run(
     json_path: Optional[str] = None,
     progress: bool = True,
     compile: bool = False,
+    test_each_epoch: bool = False,
 ) -> Dict[str, Any]:
     r"""Builds the experiment of :obj:`model_name` from :obj:`settings`,
     trains it with early stopping on the validation split, evaluates the
     selected model on the test split and returns (and optionally writes to
-    :obj:`json_path`) a record of the whole run."""
+    :obj:`json_path`) a record of the whole run.
+
+    The record's :obj:`'selection'` says how the tested model was chosen:
+    :obj:`'valid'` (best validation :obj:`monitor`) or, without a
+    validation split, :obj:`'train_loss'`. With :obj:`test_each_epoch`,
+    every epoch's record also holds its test metrics (reported only, never
+    used for selection)."""
     if model_name not in RECIPES:
         raise ValueError(f"Unknown model '{model_name}'; choose from "
                          f"{sorted(RECIPES)}")
@@ -310,8 +317,9 @@ def run(
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()
     try:
-        history = trainer.fit(exp.train_loader, exp.valid_loader,
-                              resume=resume)
+        history = trainer.fit(
+            exp.train_loader, exp.valid_loader, resume=resume,
+            test_loader=exp.test_loader if test_each_epoch else None)
     finally:
         if lock is not None:
             lock.release()
@@ -332,6 +340,8 @@ def run(
         'epoch_seconds': [h['seconds'] for h in history],
         'train_losses': [h['loss'] for h in history],
         'best_epoch': trainer.best_epoch,
+        'selection': 'valid' if exp.valid_loader is not None
+        else 'train_loss',
         'train_seconds': train_seconds,
         'eval_seconds': eval_seconds,
         'test': test,

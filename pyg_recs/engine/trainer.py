@@ -249,9 +249,16 @@ class Trainer:
 
     def fit(self, train_loader: Iterable,
             valid_loader: Optional[Iterable] = None,
-            resume: bool = False) -> List[Dict[str, Any]]:
+            resume: bool = False,
+            test_loader: Optional[Iterable] = None) -> List[Dict[str, Any]]:
         r"""Trains until :obj:`epochs` or early stopping; returns the
-        history (one dict per epoch) and leaves the best model loaded."""
+        history (one dict per epoch) and leaves the best model loaded.
+
+        The model is selected on :obj:`valid_loader` (on the training loss
+        without one). With :obj:`test_loader`, the test metrics of every
+        epoch are recorded too, under :obj:`'test'` of each epoch's record:
+        they never take part in selection or early stopping, and are there
+        to compare with code that reports its best test epoch."""
         lock = RunLock(self.out_dir) \
             if self.out_dir is not None and self.is_main else None
         if lock is not None:
@@ -266,7 +273,7 @@ class Trainer:
                     warnings.warn(f"No complete epoch in '{self.out_dir}' "
                                   f"to resume from; starting afresh")
                 _remove_stale_temporaries(self.out_dir)
-            self._fit(train_loader, valid_loader)
+            self._fit(train_loader, valid_loader, test_loader)
         finally:
             if lock is not None:
                 lock.release()
@@ -274,7 +281,7 @@ class Trainer:
             self.model.load_state_dict(self.best_state)
         return self.history
 
-    def _fit(self, train_loader, valid_loader) -> None:
+    def _fit(self, train_loader, valid_loader, test_loader=None) -> None:
         while self.epoch < self.epochs:
             if self.epoch - self.best_epoch >= self.patience > 0 \
                     and self.best_epoch > 0:
@@ -294,6 +301,8 @@ class Trainer:
                                      f"{sorted(valid)}")
             else:
                 value = -record['loss']
+            if test_loader is not None:  # Reported only, never selects.
+                record['test'] = self.evaluate(test_loader)
             self.epoch += 1
             if value > self.best_value:
                 self.best_value, self.best_epoch = value, self.epoch
@@ -494,4 +503,9 @@ def _format_record(record: Dict[str, Any], monitor: str) -> str:
         shown = ', '.join(f'{k} {v:.4f}' for k, v in valid.items()
                           if k != 'seconds')
         text += f'  valid: {shown}'
+    test = record.get('test')
+    if test:
+        shown = ', '.join(f'{k} {v:.4f}' for k, v in test.items()
+                          if k != 'seconds')
+        text += f'  test (reported only): {shown}'
     return text + f"  (best epoch {record['best_epoch']} by {monitor})"

@@ -29,3 +29,25 @@ def test_every_recipe_trains_one_tiny_epoch(name, sample_root, tmp_path):
     record = json.loads(out.read_text())
     assert record['model'] == name and len(record['epochs']) == 1
     assert record['train_losses'][0] > 0
+
+
+def test_test_each_epoch_reports_without_changing_training(sample_root):
+    from pyg_recs.engine import run
+    settings = dict(dataset='srgnn-format', root=sample_root, hidden=8)
+    plain = run('srgnn', settings, epochs=2, progress=False)
+    reported = run('srgnn', settings, epochs=2, progress=False,
+                   test_each_epoch=True)
+    assert plain['selection'] == reported['selection'] == 'valid'
+    assert 'test' not in plain['epochs'][0]
+    # Same losses, validation and selected model: the test metrics of every
+    # epoch are reported only.
+    assert reported['train_losses'] == plain['train_losses']
+    assert [e['valid']['HR@20'] for e in reported['epochs']] == \
+        [e['valid']['HR@20'] for e in plain['epochs']]
+    assert reported['test'] == plain['test']
+    best = reported['best_epoch']
+    assert reported['epochs'][best - 1]['test']['HR@20'] == \
+        pytest.approx(reported['test']['HR@20'])
+    no_valid = run('srgnn', dict(settings, val_ratio=0.0), epochs=1,
+                   progress=False)
+    assert no_valid['selection'] == 'train_loss'
