@@ -177,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--warmup', type=int, default=1,
                    help='leading epochs left out of the medians '
                         '(default: 1)')
+    p.add_argument('--select', action='store_true',
+                   help='both libraries test their best-validation epoch '
+                        '(by the headline metric: HR@20, Recall@10), with '
+                        'early stopping after --patience epochs without '
+                        'improvement; without it the RecBole runner tests '
+                        'its last epoch')
+    p.add_argument('--patience', type=int, default=5,
+                   help='with --select: epochs without improvement before '
+                        'stopping (0: never; default 5)')
     p.add_argument('--seed', type=int, default=2020)
     p.add_argument('--threads', type=int,
                    help='torch threads in every run (default: torch '
@@ -319,6 +328,9 @@ def recbole_args(model: str, epochs: int, data_dir: str, name: str,
                 '--train-kg-step', str(hp['recbole_train_kg_step'])]
     if args.threads:
         cmd += ['--threads', str(args.threads)]
+    if getattr(args, 'select', False):
+        cmd += ['--select', HEADLINE[model], '--patience',
+                str(args.patience)]
     if args.recbole_anomaly_detection:
         cmd.append('--keep-anomaly-detection')
     return cmd
@@ -354,7 +366,8 @@ def run_pyg_recs(model: str, dataset: str, data: Dict[str, Any],
     settings, train = pyg_recs_settings(model, data['settings'])
     out = osp.join(work, 'pyg_recs.json')
     spec = dict(model_name=model, settings=settings, epochs=epochs,
-                patience=epochs + 1, seed=args.seed, device=args.device,
+                patience=args.patience if getattr(args, 'select', False)
+                else epochs + 1, seed=args.seed, device=args.device,
                 progress=False, out=out, threads=args.threads, **train)
     spec_path = osp.join(work, 'pyg_recs-spec.json')
     with open(spec_path, 'w') as f:
@@ -495,7 +508,11 @@ def summarize_recbole(raw: Optional[Dict[str, Any]], model: str,
         'n_test': data['n_test'],
         'torch_threads': raw.get('torch_threads'),
         'versions': raw['versions'],
-        'tested_model': f'last epoch ({len(times)})',
+        'tested_model': (
+            f"best validation {raw['select_metric']} (epoch "
+            f"{raw['best_epoch']} of {len(times)})"
+            if raw.get('selection') == 'valid'
+            else f'last epoch ({len(times)})'),
         'autograd_anomaly_detection': raw['autograd_anomaly_detection'],
         'raw': raw,
     })
@@ -810,6 +827,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
             'hyperparameters': {m: HPARAMS[m] for m, _ in pairs},
             'recbole_autograd_anomaly_detection':
                 args.recbole_anomaly_detection,
+            'selection': 'valid, early stopping (patience '
+                         f'{args.patience})' if args.select else
+                         'pyg_recs: best valid; RecBole: last epoch',
         },
         'data': {},
         'records': [],
@@ -866,7 +886,13 @@ def notes(report: Dict[str, Any]) -> List[str]:
     models = {r['model'] for r in report['records']}
     peer = any(r['library'] == 'recbole' for r in report['records'])
     if peer:
-        out.append('pyg_recs tests the model of its best validation epoch, '
+        selected = all(r.get('raw', {}).get('selection') == 'valid'
+                       for r in report['records']
+                       if r['library'] == 'recbole' and r.get('raw'))
+        out.append('Both libraries test the model of their best validation '
+                   'epoch, with early stopping (--select; see '
+                   "'tested_model' in the JSON)." if selected else
+                   'pyg_recs tests the model of its best validation epoch, '
                    'the RecBole runner the model of the last epoch (see '
                    "'tested_model' in the JSON).")
         anomaly = report['settings']['recbole_autograd_anomaly_detection']

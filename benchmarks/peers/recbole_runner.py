@@ -110,6 +110,14 @@ def parse_args(argv=None):
                         'stock RecBole 1.2.1 does (much slower backward)')
     p.add_argument('--no-valid', action='store_true',
                    help='skip the per-epoch validation')
+    p.add_argument('--select', metavar='METRIC',
+                   help="test the epoch with the best validation METRIC "
+                        "(our names, e.g. 'Recall@10' or 'HR@20'), with "
+                        "early stopping after --patience epochs without "
+                        "improvement; default: test the last epoch")
+    p.add_argument('--patience', type=int, default=10,
+                   help='with --select: epochs without improvement before '
+                        'stopping (0: never stop early)')
     p.add_argument('--seed', type=int, default=2020)
     p.add_argument('--threads', type=int,
                    help='torch.set_num_threads (default: torch default)')
@@ -118,6 +126,8 @@ def parse_args(argv=None):
     p.add_argument('--keep-workdir', action='store_true',
                    help='keep the temp dir with RecBole logs')
     args = p.parse_args(argv)
+    if args.select and args.no_valid:
+        p.error('--select needs the per-epoch validation (drop --no-valid)')
     for key, value in MODEL_DEFAULTS[args.model].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
@@ -449,6 +459,7 @@ def run(args, workdir):
 
     epoch_times, losses, phases = [], [], []
     valid_metrics, valid_seconds = [], []
+    best_value, best_epoch, best_state = None, 0, None
     for epoch in range(args.epochs):
         if args.model == 'KTUP':
             phases.append(ktup_phase(config, epoch))
@@ -470,7 +481,22 @@ def run(args, workdir):
         print(f'epoch {epoch}: {epoch_times[-1]:.2f}s '
               f'loss {losses[-1]["mean"]:.4f}'
               + (f' valid MRR@20 {valid_metrics[-1]["MRR@20"]:.4f}'
-                 if valid_metrics else ''), file=sys.stderr)
+                 if valid_metrics and 'MRR@20' in valid_metrics[-1]
+                 else ''), file=sys.stderr)
+        if args.select:
+            if args.select not in valid_metrics[-1]:
+                raise SystemExit(f"--select {args.select}: validation "
+                                 f"gives {sorted(valid_metrics[-1])}")
+            value = valid_metrics[-1][args.select]
+            if best_value is None or value > best_value:
+                best_value, best_epoch = value, epoch + 1
+                best_state = {k: v.detach().cpu().clone()
+                              for k, v in model.state_dict().items()}
+            elif args.patience > 0 and \
+                    epoch + 1 - best_epoch >= args.patience:
+                break
+    if best_state is not None:  # The validation-selected model:
+        model.load_state_dict(best_state)
 
     sync(args.device)
     t0 = time.perf_counter()
@@ -551,6 +577,11 @@ def run(args, workdir):
     }
     if phases:
         result['epoch_phases'] = phases
+    result['selection'] = 'valid' if args.select else 'last_epoch'
+    result['epochs_trained'] = len(epoch_times)
+    if args.select:
+        result['select_metric'] = args.select
+        result['best_epoch'] = best_epoch
     return result
 
 
