@@ -456,6 +456,9 @@ def summarize_pyg_recs(raw: Optional[Dict[str, Any]], model: str,
     _timing(out, raw['epoch_seconds'], [num_batches] * len(raw['epochs']),
             warmup)
     valid = [h['valid']['seconds'] for h in raw['epochs'] if 'valid' in h]
+    split = epoch_split(raw['epochs'], warmup)
+    if split:
+        out['epoch_split_s'] = split
     out.update({
         'eval_s': raw['eval_seconds'],
         'valid_s': median(steady(valid, warmup)),
@@ -473,6 +476,26 @@ def summarize_pyg_recs(raw: Optional[Dict[str, Any]], model: str,
                         f"{len(raw['epochs'])})",
         'raw': raw,
     })
+    return out
+
+
+#: The parts of a training epoch that the trainer times (on a CPU).
+SPLIT = ('load', 'forward', 'backward', 'optimizer')
+
+
+def epoch_split(epochs: Sequence[Dict[str, Any]],
+                warmup: int = 1) -> Dict[str, float]:
+    r"""Median seconds per epoch of data loading, forward (with the loss),
+    backward and optimiser step, and the rest (loss bookkeeping, progress),
+    from the trainer's epoch records; empty when they were not timed."""
+    rows = [h for h in steady(list(epochs), warmup)
+            if 'forward_seconds' in h]
+    if not rows:
+        return {}
+    out = {part: median([h[f'{part}_seconds'] for h in rows])
+           for part in SPLIT}
+    out['other'] = median([h['seconds'] - sum(h[f'{p}_seconds']
+                                              for p in SPLIT) for h in rows])
     return out
 
 
@@ -918,6 +941,15 @@ def notes(report: Dict[str, Any]) -> List[str]:
         if per_lib:
             out.append(f'{LABEL[model]} on {dataset}, validation {metric} '
                        f'(%) after each epoch: ' + '; '.join(per_lib) + '.')
+    for r in report['records']:
+        split = r.get('epoch_split_s')
+        if split:
+            total = sum(split.values()) or 1.0
+            out.append(
+                f"{LABEL[r['model']]} on {r['dataset']}, pyg_recs epoch "
+                f"split (s, median): " + ', '.join(
+                    f'{part} {value:.2f} ({100 * value / total:.0f}%)'
+                    for part, value in split.items()) + '.')
     noisy = [f"{r['library']} {LABEL[r['model']]} "
              f"({min(r['epoch_seconds']):.1f}-{max(r['epoch_seconds']):.1f}"
              f' s)' for r in report['records']

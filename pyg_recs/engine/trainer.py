@@ -81,6 +81,14 @@ class Trainer:
             ranks share one seed for it); its state is checkpointed, so
             that resuming continues the same batch sequence.
             (default: :obj:`None`)
+        time_phases (bool, optional): Split every epoch's time into data
+            loading, forward (with the loss), backward and optimiser step
+            (:obj:`'load_seconds'`, :obj:`'forward_seconds'`,
+            :obj:`'backward_seconds'`, :obj:`'optimizer_seconds'` of the
+            epoch record). On a GPU each phase ends with a device
+            synchronisation, which costs time, so it is off unless asked
+            for; on a CPU the work is synchronous and the split is free.
+            :obj:`None` means on for CPUs only. (default: :obj:`None`)
 
     Under :class:`~torch.nn.parallel.DistributedDataParallel` (a process
     group is initialised, *e.g.* by :obj:`torchrun`), every rank keeps every
@@ -107,6 +115,7 @@ class Trainer:
         eval_fn: Optional[Callable[[torch.nn.Module], Dict[str, float]]] = None,
         compile: bool = False,
         generator: Optional[torch.Generator] = None,
+        time_phases: Optional[bool] = None,
     ) -> None:
         if lr <= 0:
             raise ValueError(f"Invalid 'lr' (got {lr})")
@@ -138,6 +147,8 @@ class Trainer:
         self.progress = progress
         self.eval_fn = eval_fn
         self.generator = generator
+        self.time_phases = self.device.type == 'cpu' \
+            if time_phases is None else time_phases
         self.hparams = dict(lr=lr, weight_decay=weight_decay,
                             lr_step=lr_step, lr_gamma=lr_gamma,
                             epochs=epochs, patience=patience, monitor=monitor,
@@ -166,10 +177,14 @@ class Trainer:
     def train_epoch(self, loader: Iterable) -> Dict[str, float]:
         r"""Runs one epoch over :obj:`loader`; returns the mean loss, the
         wall time and its split into waiting for batches (data loading) and
-        the model's own work (compute)."""
+        the model's own work (compute), which :obj:`time_phases` splits
+        further into forward, backward and optimiser step."""
         self.model.train()
         num_batches = 0
         load_time = 0.0
+        # Seconds of forward (with the loss), backward and optimiser step:
+        phase_time = [0.0, 0.0, 0.0]
+        phases = self.time_phases
         self._sync()
         start = tick = time.perf_counter()
         bar = tqdm(self._shard(loader, pad=True),
@@ -183,10 +198,18 @@ class Trainer:
         for batch in bar:
             batch = to_device(batch, self.device)
             load_time += time.perf_counter() - tick
+            if phases:
+                tick = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
             loss = self.step_module(batch)
+            if phases:
+                tick = self._lap(phase_time, 0, tick)
             loss.backward()
+            if phases:
+                tick = self._lap(phase_time, 1, tick)
             self.optimizer.step()
+            if phases:
+                self._lap(phase_time, 2, tick)
             loss_sum += loss.detach().float()
             num_batches += 1
             if num_batches % 100 == 0:
@@ -205,13 +228,26 @@ class Trainer:
             raise FloatingPointError(f'The training loss diverged '
                                      f'({mean_loss}) in epoch '
                                      f'{self.epoch + 1}')
-        return {
+        out = {
             'loss': mean_loss,
             'seconds': seconds,
             'load_seconds': load_time,
             'compute_seconds': seconds - load_time,
             'lr': self.optimizer.param_groups[0]['lr'],
         }
+        if phases:
+            out['forward_seconds'] = phase_time[0]
+            out['backward_seconds'] = phase_time[1]
+            out['optimizer_seconds'] = phase_time[2]
+        return out
+
+    def _lap(self, acc: List[float], i: int, tick: float) -> float:
+        r'''Adds the time since :obj:`tick` (once the device is done) to
+        :obj:`acc[i]`; returns the new tick.'''
+        self._sync()
+        now = time.perf_counter()
+        acc[i] += now - tick
+        return now
 
     @torch.no_grad()
     def evaluate(self, loader: Iterable,
