@@ -38,6 +38,11 @@ NODE_KEYS = ('x', )
 EDGE_KEYS = ('edge_index', 'edge_weight_in', 'edge_weight_out')
 CLICK_KEYS = ('click_index', )
 GRAPH_KEYS = ('last_index', 'y')
+#: The target of a padding session (see
+#: :class:`~pyg_recs.loader.SessionLoader`'s :obj:`pad`): the
+#: :obj:`ignore_index` of :func:`torch.nn.functional.cross_entropy`, left
+#: out of the loss and of evaluation metrics.
+IGNORE_INDEX = -100
 
 
 def flatten_sessions(sessions: Sessions) -> Tuple[np.ndarray, np.ndarray]:

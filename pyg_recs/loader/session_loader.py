@@ -8,6 +8,7 @@ from pyg_recs.data.session_graph import (
     CLICK_KEYS,
     EDGE_KEYS,
     GRAPH_KEYS,
+    IGNORE_INDEX,
     NODE_KEYS,
 )
 
@@ -39,6 +40,28 @@ class SessionLoader:
             shuffling. (default: :obj:`None`)
         indices (torch.Tensor, optional): Restrict the loader to these
             graphs, *e.g.* one shard per process. (default: :obj:`None`)
+        pad (bool, optional): Pad every mini-batch to a few static shapes,
+            as CUDA graphs (:obj:`torch.compile(mode='reduce-overhead')`)
+            need, see below. (default: :obj:`False`)
+
+    With :obj:`pad=True`, a mini-batch always holds
+    :obj:`batch_size + 1` sessions, and its nodes, edges and clicks are
+    all padded to one size, the bucket of its number of clicks :math:`c`,
+
+    .. math::
+        b(c) = \min \{ m \cdot 2^e \geq c + 1 : m \in \{1, 3/2\},
+        e \geq 0 \}
+
+    (a session graph has at most as many nodes as clicks, and fewer
+    edges), so that a batch has one of a handful of shapes: two per
+    octave of :math:`c`, whose range is narrow for a fixed batch size. The padding contributes nothing:
+    the sessions after the real ones have the target
+    :obj:`IGNORE_INDEX` (:obj:`-100`), which the loss and the evaluation
+    skip; the padding nodes (item :obj:`0`) belong to the last session,
+    which always is a padding one, and so do the padding clicks; the
+    padding edges join the first padding node to itself with weight
+    :obj:`0`. A padded batch has a boolean :obj:`session_mask`
+    (:obj:`[batch_size + 1]`, :obj:`True` for real sessions).
     """
     def __init__(
         self,
@@ -49,6 +72,7 @@ class SessionLoader:
         device: Optional[Union[torch.device, str]] = None,
         generator: Optional[torch.Generator] = None,
         indices: Optional[Tensor] = None,
+        pad: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"Invalid 'batch_size' (got {batch_size})")
@@ -56,6 +80,7 @@ class SessionLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator
+        self.pad = pad
 
         data, slices = dataset._data, dataset.slices
         if slices is None:
@@ -141,12 +166,81 @@ class SessionLoader:
         out.batch = batch
         out.ptr = ptr
         out._num_graphs = num_graphs
+        if self.pad:
+            return self._pad(out, nodes.total, edges.total, clicks.total)
+        return out
+
+    def _pad(self, out: Batch, num_nodes: int, num_edges: int,
+             num_clicks: int) -> Batch:
+        num_graphs = out._num_graphs
+        num_slots = self.batch_size + 1  # The last one is always padding.
+        dummy = num_nodes  # The first padding node.
+        # One size for all: num_nodes <= num_clicks and num_edges <
+        # num_clicks, so every kind gets at least one padding element.
+        size = bucket_size(num_clicks + 1)
+        pad_nodes = size - num_nodes
+        pad_edges = size - num_edges
+        pad_clicks = size - num_clicks
+        pad_graphs = num_slots - num_graphs
+        device = self.device
+
+        def full(size, value, like):
+            return torch.full((size, ) + tuple(like.shape[1:]), value,
+                              dtype=like.dtype, device=device)
+
+        for key in list(out.keys()):
+            value = out[key]
+            if key in NODE_KEYS:
+                out[key] = torch.cat([value, full(pad_nodes, 0, value)])
+            elif key == 'edge_index':
+                out[key] = torch.cat([
+                    value,
+                    value.new_full((2, pad_edges), dummy),
+                ], dim=1)
+            elif key in EDGE_KEYS:
+                out[key] = torch.cat([value, full(pad_edges, 0, value)])
+            elif key in CLICK_KEYS:
+                out[key] = torch.cat([value, full(pad_clicks, dummy, value)])
+            elif key == 'last_index':
+                out[key] = torch.cat([value, full(pad_graphs, dummy, value)])
+            elif key == 'y':
+                out[key] = torch.cat(
+                    [value, full(pad_graphs, IGNORE_INDEX, value)])
+            elif key in GRAPH_KEYS:
+                out[key] = torch.cat([value, full(pad_graphs, 0, value)])
+        out.batch = torch.cat([
+            out.batch,
+            out.batch.new_full((pad_nodes, ), num_slots - 1),
+        ])
+        # Padding sessions own no node, but the last, which owns them all:
+        out.ptr = torch.cat([
+            out.ptr,
+            out.ptr.new_full((pad_graphs - 1, ), num_nodes),
+            out.ptr.new_full((1, ), num_nodes + pad_nodes),
+        ])
+        mask = torch.zeros(num_slots, dtype=torch.bool, device=device)
+        mask[:num_graphs] = True
+        out.session_mask = mask
+        out._num_graphs = num_slots
         return out
 
     def __repr__(self) -> str:
+        pad = ', pad=True' if self.pad else ''
         return (f'{self.__class__.__name__}(num_graphs='
                 f'{self.indices.numel()}, batch_size={self.batch_size}, '
-                f'shuffle={self.shuffle})')
+                f'shuffle={self.shuffle}{pad})')
+
+
+def bucket_size(n: int) -> int:
+    r"""The smallest size of the form :math:`2^e` or :math:`3 \cdot
+    2^{e-1}` that holds :obj:`n` (:obj:`1, 2, 3, 4, 6, 8, 12, 16, ...`),
+    the sizes that :class:`SessionLoader` pads to (at most 50% more
+    than :obj:`n`)."""
+    if n <= 1:
+        return 1
+    power = 1 << (n - 1).bit_length()  # The next power of two >= n.
+    three = 3 * power // 4
+    return three if three >= n else power
 
 
 class _Segments(NamedTuple):

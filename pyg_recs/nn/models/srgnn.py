@@ -7,6 +7,7 @@ from torch.nn import Embedding, Linear
 from torch_geometric.typing import Adj, OptTensor
 from torch_geometric.utils import scatter, softmax
 
+from pyg_recs.data.session_graph import IGNORE_INDEX
 from pyg_recs.nn.conv.srgnn_conv import SRGNNConv
 
 
@@ -172,8 +173,17 @@ class SRGNN(torch.nn.Module):
                     getattr(batch, 'edge_weight_out', None))
 
     def loss(self, scores: Tensor, target: Tensor) -> Tensor:
-        r"""Cross-entropy of the next item over all items (Eq. 10)."""
-        return F.cross_entropy(scores, target)
+        r"""Cross-entropy of the next item over all items (Eq. 10),
+        averaged over the sessions whose target is not :obj:`-100`
+        (the padding sessions of
+        :class:`~pyg_recs.loader.SessionLoader` with :obj:`pad=True`).
+
+        The log-softmax runs in :obj:`float32` whatever the dtype of
+        :obj:`scores` (*e.g.* :obj:`bfloat16` under
+        :func:`torch.autocast`): in :obj:`bfloat16` its sum over tens of
+        thousands of items would lose most of its precision."""
+        return F.cross_entropy(scores.float(), target,
+                               ignore_index=IGNORE_INDEX)
 
     def batch_loss(self, batch) -> Tensor:
         r"""The training loss of a mini-batch with next items
