@@ -90,10 +90,13 @@ def build_srgnn(
     max_eval: Optional[int] = None,
     device: Any = 'cpu',
     generator: Optional[torch.Generator] = None,
+    pad: bool = False,
     **kwargs,
 ) -> Experiment:
     r"""Assembles SR-GNN on a session dataset, with the reference settings as
-    defaults (hidden size 100, batch size 100, one propagation step)."""
+    defaults (hidden size 100, batch size 100, one propagation step).
+    :obj:`pad=True` pads the batches to a few static shapes (see
+    :class:`~pyg_recs.loader.SessionLoader`), for CUDA graphs."""
     from pyg_recs.loader import SessionLoader
     from pyg_recs.nn.models import SRGNN
 
@@ -112,7 +115,8 @@ def build_srgnn(
             indices = indices[:limit]
         return SessionLoader(ds, size, shuffle=shuffle, device=device,
                              indices=indices,
-                             generator=generator if shuffle else None)
+                             generator=generator if shuffle else None,
+                             pad=pad)
 
     model = SRGNN(num_items, hidden_channels=hidden, num_steps=num_steps)
     item_ids = splits['train'].item_ids
@@ -241,6 +245,7 @@ def run(
     progress: bool = True,
     compile: bool = False,
     test_each_epoch: bool = False,
+    precision: str = 'fp32',
 ) -> Dict[str, Any]:
     r"""Builds the experiment of :obj:`model_name` from :obj:`settings`,
     trains it with early stopping on the validation split, evaluates the
@@ -251,7 +256,11 @@ def run(
     :obj:`'valid'` (best validation :obj:`monitor`) or, without a
     validation split, :obj:`'train_loss'`. With :obj:`test_each_epoch`,
     every epoch's record also holds its test metrics (reported only, never
-    used for selection)."""
+    used for selection). :obj:`precision` is the
+    :class:`~pyg_recs.engine.Trainer`'s (:obj:`'fp32'` or :obj:`'bf16'`);
+    :obj:`compile` on a CUDA device with a padding training loader
+    (:obj:`pad=True`) records CUDA graphs
+    (:obj:`compile_mode='reduce-overhead'`)."""
     if model_name not in RECIPES:
         raise ValueError(f"Unknown model '{model_name}'; choose from "
                          f"{sorted(RECIPES)}")
@@ -312,7 +321,10 @@ def run(
         lr_gamma=lr_gamma, epochs=epochs, patience=patience,
         monitor=exp.monitor, metrics=exp.metrics, ks=exp.ks, device=device,
         out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn,
-        compile=compile, generator=extra.get('generator'))
+        compile=compile, generator=extra.get('generator'),
+        precision=precision, compile_mode='reduce-overhead'
+        if torch.device(device).type == 'cuda'
+        and getattr(exp.train_loader, 'pad', False) else None)
     if str(device).startswith('cuda') and torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     start = time.perf_counter()

@@ -21,6 +21,11 @@ from pyg_recs.metrics import RankingMetrics
 
 LAST = 'last.pt'
 BEST = 'best.pt'
+#: The values of :class:`Trainer`'s :obj:`precision`.
+PRECISIONS = ('fp32', 'bf16')
+#: The values of :class:`Trainer`'s :obj:`compile_mode`.
+COMPILE_MODES = (None, 'default', 'reduce-overhead', 'max-autotune',
+                 'max-autotune-no-cudagraphs')
 
 
 class Trainer:
@@ -75,7 +80,26 @@ class Trainer:
             validation metrics, *e.g.* knowledge-graph completion.
             (default: :obj:`None`)
         compile (bool, optional): Compile the training step with
-            :func:`torch.compile`. (default: :obj:`False`)
+            :func:`torch.compile`: with :obj:`dynamic=True`, or on a CUDA
+            device with :obj:`compile_mode='reduce-overhead'` (CUDA
+            graphs, for loaders that pad their batches to static shapes,
+            *e.g.* :class:`~pyg_recs.loader.SessionLoader` with
+            :obj:`pad=True`). (default: :obj:`False`)
+        compile_mode (str, optional): The :obj:`mode` of
+            :func:`torch.compile`, given with its default :obj:`dynamic`
+            (dynamic shapes only once a shape changes).
+            :obj:`'reduce-overhead'` records CUDA graphs, one per concrete
+            batch shape, for loaders with few static shapes. :obj:`None`
+            means the default mode with :obj:`dynamic=True`.
+            (default: :obj:`None`)
+        precision (str, optional): :obj:`'fp32'`, or :obj:`'bf16'` for the
+            forward passes of training and evaluation under
+            :func:`torch.autocast` with :obj:`torch.bfloat16` (matrix
+            products and linear layers in :obj:`bfloat16`). The
+            parameters, their gradients and the optimiser state stay in
+            :obj:`float32`, and so does the loss where the model computes
+            it in :obj:`float32` (:meth:`~pyg_recs.nn.models.SRGNN.loss`
+            casts the scores first). (default: :obj:`'fp32'`)
         generator (torch.Generator, optional): The generator the training
             loaders draw from when it is not the global one (under DDP all
             ranks share one seed for it); its state is checkpointed, so
@@ -116,9 +140,18 @@ class Trainer:
         compile: bool = False,
         generator: Optional[torch.Generator] = None,
         time_phases: Optional[bool] = None,
+        compile_mode: Optional[str] = None,
+        precision: str = 'fp32',
     ) -> None:
         if lr <= 0:
             raise ValueError(f"Invalid 'lr' (got {lr})")
+        if precision not in PRECISIONS:
+            raise ValueError(f"Invalid 'precision' (got '{precision}'); "
+                             f"choose from {list(PRECISIONS)}")
+        if compile_mode not in COMPILE_MODES:
+            raise ValueError(f"Invalid 'compile_mode' (got "
+                             f"'{compile_mode}'); choose from "
+                             f"{list(COMPILE_MODES)}")
         if epochs < 0:
             raise ValueError(f"Invalid 'epochs' (got {epochs})")
         self.device = torch.device(device)
@@ -136,8 +169,15 @@ class Trainer:
                 device_ids=[self.device] if self.device.type == 'cuda'
                 else None, find_unused_parameters=getattr(
                     model, 'ddp_find_unused_parameters', True))
-        if compile:
+        self.precision = precision
+        self.compile_mode = compile_mode if compile else None
+        if compile and compile_mode is None:
             self.step_module = torch.compile(self.step_module, dynamic=True)
+        elif compile:
+            # Not dynamic=True: CUDA graphs are recorded for concrete
+            # shapes (one per shape; padding keeps them few).
+            self.step_module = torch.compile(self.step_module,
+                                             mode=compile_mode)
         self.epochs = epochs
         self.patience = patience
         self.monitor = monitor
@@ -152,7 +192,10 @@ class Trainer:
         self.hparams = dict(lr=lr, weight_decay=weight_decay,
                             lr_step=lr_step, lr_gamma=lr_gamma,
                             epochs=epochs, patience=patience, monitor=monitor,
-                            compile=compile, world_size=self.world_size)
+                            compile=compile,
+                            compile_mode=self.compile_mode,
+                            precision=precision,
+                            world_size=self.world_size)
 
         # The fused Adam kernel updates all parameters in one pass: on a CPU
         # it makes a reference SR-GNN step on Diginetica ~30% faster.
@@ -201,7 +244,12 @@ class Trainer:
             if phases:
                 tick = time.perf_counter()
             self.optimizer.zero_grad(set_to_none=True)
-            loss = self.step_module(batch)
+            if self.compile_mode == 'reduce-overhead':
+                # A new iteration: the CUDA graph outputs of the last one
+                # (its loss, already summed) may be overwritten.
+                torch.compiler.cudagraph_mark_step_begin()
+            with self.autocast():
+                loss = self.step_module(batch)
             if phases:
                 tick = self._lap(phase_time, 0, tick)
             loss.backward()
@@ -241,6 +289,12 @@ class Trainer:
             out['optimizer_seconds'] = phase_time[2]
         return out
 
+    def autocast(self):
+        r'''The :func:`torch.autocast` context of :obj:`precision`
+        (disabled for :obj:`'fp32'`).'''
+        return torch.autocast(self.device.type, dtype=torch.bfloat16,
+                              enabled=self.precision == 'bf16')
+
     def _lap(self, acc: List[float], i: int, tick: float) -> float:
         r'''Adds the time since :obj:`tick` (once the device is done) to
         :obj:`acc[i]`; returns the new tick.'''
@@ -266,10 +320,14 @@ class Trainer:
                           leave=False, total=_len(loader, self.world_size)):
             num_batches += 1
             batch = to_device(batch, self.device)
-            scores = self.model.batch_scores(batch)
+            with self.autocast():
+                scores = self.model.batch_scores(batch)
             target = getattr(batch, 'edge_label_index', None)
             if target is None:
                 target = batch.y
+                mask = getattr(batch, 'session_mask', None)
+                if mask is not None:  # Padding sessions are not ranked.
+                    scores, target = scores[mask], target[mask]
             ranking.update_from_scores(scores, target,
                                        getattr(batch, 'exclude_index', None))
         if self.world_size > 1:
