@@ -64,18 +64,15 @@ def srgnn_settings(args) -> Dict[str, Any]:
 
 
 def ktup_settings(args) -> Dict[str, Any]:
+    from pyg_recs.cli import link_raw
     name = 'test' if args.dry_run else 'ml-100k'
     source = args.ktup_data
     root = osp.join(args.work, 'data', osp.basename(osp.normpath(source)))
-    raw = osp.join(root, 'raw')
-    os.makedirs(raw, exist_ok=True)
     for ext in KTUP_FILES:
-        path = osp.abspath(osp.join(source, f'{name}.{ext}'))
+        path = osp.join(source, f'{name}.{ext}')
         if not osp.isfile(path):
             raise FileNotFoundError(f"No '{name}.{ext}' in '{source}'")
-        target = osp.join(raw, osp.basename(path))
-        if not osp.lexists(target):
-            os.symlink(path, target)
+        link_raw(path, osp.join(root, 'raw'))
     if args.dry_run:
         return dict(dataset='test', root=root, strict=False, hidden=8,
                     kg_eval_max=50)

@@ -50,19 +50,13 @@ def pickle_folder(path: str) -> str:
 def prepare_root(path: str, work_dir: str) -> str:
     r"""A dataset root under :obj:`work_dir` whose :obj:`raw/` links the
     pickles of :obj:`path` (never copied); returns it."""
+    from pyg_recs.cli import link_raw
     source = osp.abspath(pickle_folder(path))
     name = osp.basename(osp.normpath(osp.abspath(path)))
     root = osp.join(work_dir, name)
     raw = osp.join(root, 'raw')
-    os.makedirs(raw, exist_ok=True)
     for f in ('train.txt', 'test.txt'):
-        target = osp.join(raw, f)
-        if osp.lexists(target):
-            if osp.realpath(target) != osp.realpath(osp.join(source, f)):
-                raise ValueError(f"'{target}' links another dataset; "
-                                 f"choose another --work-dir")
-            continue
-        os.symlink(osp.join(source, f), target)
+        link_raw(osp.join(source, f), raw)
     return root
 
 

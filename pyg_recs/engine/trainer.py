@@ -240,9 +240,9 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         for batch in bar:
             batch = to_device(batch, self.device)
-            load_time += time.perf_counter() - tick
-            if phases:
-                tick = time.perf_counter()
+            now = time.perf_counter()
+            load_time += now - tick
+            tick = now
             self.optimizer.zero_grad(set_to_none=True)
             if self.compile_mode == 'reduce-overhead':
                 # A new iteration: the CUDA graph outputs of the last one

@@ -54,12 +54,12 @@ class SessionLoader:
 
     (a session graph has at most as many nodes as clicks, and fewer
     edges), so that a batch has one of a handful of shapes: two per
-    octave of :math:`c`, whose range is narrow for a fixed batch size. The padding contributes nothing:
-    the sessions after the real ones have the target
-    :obj:`IGNORE_INDEX` (:obj:`-100`), which the loss and the evaluation
-    skip; the padding nodes (item :obj:`0`) belong to the last session,
-    which always is a padding one, and so do the padding clicks; the
-    padding edges join the first padding node to itself with weight
+    octave of :math:`c`, whose range is narrow for a fixed batch size.
+    The padding contributes nothing: the sessions after the real ones have
+    the target :obj:`IGNORE_INDEX` (:obj:`-100`), which the loss and the
+    evaluation skip; the padding nodes (item :obj:`0`) belong to the last
+    session, which always is a padding one, and so do the padding clicks;
+    the padding edges join the first padding node to itself with weight
     :obj:`0`. A padded batch has a boolean :obj:`session_mask`
     (:obj:`[batch_size + 1]`, :obj:`True` for real sessions).
     """
@@ -206,8 +206,6 @@ class SessionLoader:
             elif key == 'y':
                 out[key] = torch.cat(
                     [value, full(pad_graphs, IGNORE_INDEX, value)])
-            elif key in GRAPH_KEYS:
-                out[key] = torch.cat([value, full(pad_graphs, 0, value)])
         out.batch = torch.cat([
             out.batch,
             out.batch.new_full((pad_nodes, ), num_slots - 1),
