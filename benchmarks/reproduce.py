@@ -10,10 +10,11 @@ the tested model was chosen.
 Two phases train with the protocol of :data:`PROTOCOLS` (the paper's
 settings), each in its own resumable run folder under ``--out``:
 
-- ``valid``: the last ``val_ratio`` of the training data is held out; the
-  epoch with the best validation ``monitor`` is selected and the test
-  split is evaluated for that model. This is the headline number
-  (``"selection": "valid"``).
+- ``valid``: the last ``val_ratio`` of the training data is held out
+  (``--val-split random``: a random share, as the SR-GNN reference code's
+  ``split_validation``); the epoch with the best validation ``monitor`` is
+  selected and the test split is evaluated for that model. This is the
+  headline number (``"selection": "valid"``).
 - ``refit``: trains on train + validation for the same number of epochs
   and reports the test metrics of the epoch the ``valid`` phase selected
   (what most papers do; the schedule depends on the epoch only, so epoch
@@ -47,7 +48,7 @@ PHASES = ('valid', 'refit')
 PROTOCOLS: Dict[str, Dict[str, Any]] = {
     'srgnn-diginetica': dict(
         settings=dict(hidden=100, num_steps=1, batch_size=100,
-                      eval_batch_size=500, val_ratio=0.1),
+                      eval_batch_size=500, val_ratio=0.1, val_split='last'),
         # lr 1e-3, x0.1 every 3 epochs (1e-6 from epoch 10 on: more epochs
         # change nothing), L2 1e-5 (Wu et al., 2019, Sec. 4.1).
         hparams=dict(epochs=9, lr=1e-3, weight_decay=1e-5, lr_step=3,
@@ -260,6 +261,8 @@ def run_phase(args, phase: str) -> Dict[str, Any]:
                     root=args.root or osp.join('datasets', args.dataset))
     if phase == 'refit':
         settings['val_ratio'] = 0.0
+    elif args.val_split != 'last':
+        settings['val_split'] = args.val_split
     for key in ('max_train', 'max_eval'):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
@@ -302,6 +305,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--out', default='runs/reproduce',
                         help='folder of the phases\' run folders and '
                         'records')
+    parser.add_argument('--val-split', choices=('last', 'random'),
+                        default='last', help="valid phase: hold out the "
+                        "most recent training examples (default) or a "
+                        "random share, as the SR-GNN reference code does "
+                        "(session models only)")
     parser.add_argument('--phase', choices=PHASES + ('both', 'report'),
                         default='both', help="'report' only assembles the "
                         "record from finished phases")
@@ -318,7 +326,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--tag', default=datetime.date.today().isoformat())
     parser.add_argument('--no-progress', action='store_true')
     args = parser.parse_args(argv)
-    protocol(args.model, args.dataset)
+    proto = protocol(args.model, args.dataset)
+    if args.val_split != 'last' and 'val_split' not in proto['settings']:
+        parser.error(f"--val-split {args.val_split}: the {args.model} "
+                     f"protocol has no choice of validation split")
     args.device = resolve_device(args.device)
     args.out = osp.abspath(args.out)
     if args.raw_from:
@@ -338,7 +349,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     command = ' '.join(['python', 'benchmarks/reproduce.py', args.model,
                         '--dataset', args.dataset] +
                        (['--raw-from', args.raw_from] if args.raw_from
-                        else []) + ['--out', osp.relpath(args.out)])
+                        else []) +
+                       (['--val-split', args.val_split]
+                        if args.val_split != 'last' else []) +
+                       ['--out', osp.relpath(args.out)])
     record = combine(args.model, args.dataset, found, [command])
     base = osp.join(args.results,
                     f'{args.tag}-reproduce-{args.model}-{args.dataset}')

@@ -22,7 +22,8 @@ KG_SETTINGS = ['dataset', 'root', 'hidden', 'batch_size', 'kg_batch_size',
                'margin', 'p_norm', 'kg_eval_max', 'strict']
 MODEL_SETTINGS = {
     'srgnn': ['dataset', 'root', 'hidden', 'num_steps', 'batch_size',
-              'eval_batch_size', 'val_ratio', 'max_train', 'max_eval'],
+              'eval_batch_size', 'val_ratio', 'val_split', 'max_train',
+              'max_eval'],
     'ktup': KG_SETTINGS,
     'tup': KG_SETTINGS,
     'transh': KG_SETTINGS,
@@ -129,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--val-ratio', type=float, default=0.1,
                        help='share of training data held out for '
                        'validation (default: 0.1)')
+    train.add_argument('--val-split', choices=['last', 'random'],
+                       default='last', help="session datasets: hold out "
+                       "the most recent training examples ('last', default) "
+                       "or a random share ('random', as the SR-GNN "
+                       "reference code)")
     train.add_argument('--max-train', type=positive_int,
                        help='use only the first N '
                        'training examples')

@@ -138,3 +138,28 @@ def test_tiny_reproduction_on_the_sample(tmp_path, capsys):
         again = json.load(f)
     assert again['test'] == record['test']
     assert again['best_epoch'] == best
+
+
+def test_random_validation_split_reproduction(tmp_path):
+    src = shared_path('srgnn-sample', 'srgnn-format')
+    out, results = tmp_path / 'out', tmp_path / 'results'
+    argv = ['srgnn', '--dataset', 'diginetica', '--root',
+            str(tmp_path / 'ds'), '--raw-from', src, '--out', str(out),
+            '--epochs', '1', '--results', str(results), '--tag', 'rand',
+            '--no-progress', '--device', 'cpu', '--phase', 'valid',
+            '--val-split', 'random']
+    assert reproduce.main(argv) == 0
+    with open(results / 'rand-reproduce-srgnn-diginetica.json') as f:
+        record = json.load(f)
+    assert record['settings']['val_split'] == 'random'
+    assert record['stats']['val_split'] == 'random'
+    assert '--val-split random' in record['commands'][0]
+    assert 'refit' not in record
+
+
+def test_random_validation_split_needs_a_session_protocol(capsys):
+    with pytest.raises(SystemExit):
+        reproduce.main(['ktup', '--dataset', 'ml-100k-kg',
+                        '--val-split', 'random'])
+    assert 'no choice of validation split' in capsys.readouterr().err
+

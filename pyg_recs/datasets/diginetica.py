@@ -57,6 +57,8 @@ class Diginetica(SessionDataset):
             before saving to disk. (default: :obj:`None`)
         force_reload (bool, optional): Whether to re-process the dataset.
             (default: :obj:`False`)
+        val_split (str, optional): :obj:`'last'` or :obj:`'random'`; see
+            :class:`SessionDataset`. (default: :obj:`'last'`)
 
     **STATS:**
 
@@ -100,6 +102,7 @@ class Diginetica(SessionDataset):
         transform: Optional[Callable] = None,
         pre_transform: Optional[Callable] = None,
         force_reload: bool = False,
+        val_split: str = 'last',
     ) -> None:
         if (not isinstance(raw_file_name, str) or raw_file_name == ''
                 or osp.basename(raw_file_name) != raw_file_name):
@@ -108,7 +111,7 @@ class Diginetica(SessionDataset):
                              f"'root/raw'")
         self.raw_file_name = raw_file_name
         super().__init__(root, split, val_ratio, transform, pre_transform,
-                         force_reload)
+                         force_reload, val_split)
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -119,7 +122,7 @@ class Diginetica(SessionDataset):
         name = 'processed'
         if self.raw_file_name != self.default_raw_file_name:
             name += '_' + osp.splitext(self.raw_file_name)[0]
-        return osp.join(self.root, f'{name}_val{self.val_ratio:g}')
+        return osp.join(self.root, f'{name}_{self.val_tag}')
 
     def download(self) -> None:
         manual = (f"Download '{self.zip_name}' from the CIKM Cup 2016 "

@@ -16,6 +16,7 @@ from pyg_recs.io import atomic_json_dump, atomic_torch_save
 Examples = Tuple[List[List[int]], List[int]]
 
 SPLITS = ('train', 'valid', 'test')
+VAL_SPLITS = ('last', 'random')
 
 
 class SessionDataset(SafeInMemoryDataset):
@@ -32,7 +33,11 @@ class SessionDataset(SafeInMemoryDataset):
     :obj:`i`); for the usual 1-based SR-GNN files this is :obj:`id - 1`.
     The last :obj:`val_ratio` of the training examples (the most recent
     ones in these files) form the :obj:`'valid'` split used for model
-    selection; :obj:`'test'` is only for reporting.
+    selection; :obj:`'test'` is only for reporting. With
+    :obj:`val_split='random'` a random :obj:`val_ratio` share of the
+    training examples (drawn with a fixed seed) is held out instead, as in
+    the SR-GNN reference code's :obj:`split_validation`: the most recent
+    sessions, the closest to the test period, then stay in training.
 
     Pickles are read with a restricted unpickler that admits only lists,
     tuples, ints and strs.
@@ -51,6 +56,9 @@ class SessionDataset(SafeInMemoryDataset):
             before saving to disk. (default: :obj:`None`)
         force_reload (bool, optional): Whether to re-process the dataset.
             (default: :obj:`False`)
+        val_split (str, optional): :obj:`'last'` holds out the most recent
+            training examples for validation, :obj:`'random'` a random
+            share of them (seed :obj:`0`). (default: :obj:`'last'`)
     """
     url: Optional[str] = None
 
@@ -62,6 +70,7 @@ class SessionDataset(SafeInMemoryDataset):
         transform: Optional[Callable] = None,
         pre_transform: Optional[Callable] = None,
         force_reload: bool = False,
+        val_split: str = 'last',
     ) -> None:
         if split not in SPLITS:
             raise ValueError(f"Invalid 'split' (got '{split}'); expected one "
@@ -69,8 +78,12 @@ class SessionDataset(SafeInMemoryDataset):
         if not 0.0 <= val_ratio < 1.0:
             raise ValueError(f"Invalid 'val_ratio' (got {val_ratio}); "
                              f"expected a value in [0, 1)")
+        if val_split not in VAL_SPLITS:
+            raise ValueError(f"Invalid 'val_split' (got {val_split!r}); "
+                             f"expected one of {VAL_SPLITS}")
         self.split = split
         self.val_ratio = val_ratio
+        self.val_split = val_split
         super().__init__(root, transform, pre_transform,
                          force_reload=force_reload)
         self.load(self.processed_paths[SPLITS.index(split)])
@@ -79,9 +92,15 @@ class SessionDataset(SafeInMemoryDataset):
         self.num_items: int = int(self.item_ids.numel())
 
     @property
+    def val_tag(self) -> str:
+        r"""The validation part of the processed folder's name, e.g.
+        :obj:`'val0.1'` or :obj:`'val0.1_random'`."""
+        tag = f'val{self.val_ratio:g}'
+        return tag if self.val_split == 'last' else f'{tag}_{self.val_split}'
+
+    @property
     def processed_dir(self) -> str:
-        name = f'processed_val{self.val_ratio:g}'
-        return osp.join(self.root, name)
+        return osp.join(self.root, f'processed_{self.val_tag}')
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -138,6 +157,15 @@ class SessionDataset(SafeInMemoryDataset):
         items, ptr, targets = flat.pop('train')
         num_valid = int(round(targets.size * self.val_ratio))
         num_train = targets.size - num_valid
+        if self.val_split == 'random':
+            # Reorder so that a random share comes last, keeping the order
+            # of the examples within each part:
+            valid = np.zeros(targets.size, dtype=bool)
+            rng = np.random.default_rng(0)
+            valid[rng.choice(targets.size, num_valid, replace=False)] = True
+            order = np.concatenate([np.flatnonzero(~valid),
+                                    np.flatnonzero(valid)])
+            items, ptr, targets = _take((items, ptr, targets), order)
         cut = int(ptr[num_train])
         parts = {
             'train': (items[:cut], ptr[:num_train + 1], targets[:num_train]),
@@ -171,6 +199,19 @@ class SessionDataset(SafeInMemoryDataset):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({len(self)}, '
                 f'split={self.split}, num_items={self.num_items})')
+
+
+def _take(flat, index: np.ndarray):
+    r"""The examples :obj:`index` of the flat form
+    :obj:`(items, ptr, targets)`, in that order."""
+    items, ptr, targets = flat
+    lengths = np.diff(ptr)[index]
+    new_ptr = np.zeros(index.size + 1, dtype=ptr.dtype)
+    np.cumsum(lengths, out=new_ptr[1:])
+    # Position j of the output reads ptr[index[i]] + (j - new_ptr[i]):
+    shift = np.repeat(ptr[index] - new_ptr[:-1], lengths)
+    gather = np.arange(int(new_ptr[-1]), dtype=ptr.dtype) + shift
+    return items[gather], new_ptr, targets[index]
 
 
 def _unseen_items(train, test) -> Dict[str, int]:

@@ -59,6 +59,8 @@ class Yoochoose(SessionDataset):
             before saving to disk. (default: :obj:`None`)
         force_reload (bool, optional): Whether to re-process the dataset.
             (default: :obj:`False`)
+        val_split (str, optional): :obj:`'last'` or :obj:`'random'`; see
+            :class:`SessionDataset`. (default: :obj:`'last'`)
 
     **STATS:**
 
@@ -98,13 +100,14 @@ class Yoochoose(SessionDataset):
         transform: Optional[Callable] = None,
         pre_transform: Optional[Callable] = None,
         force_reload: bool = False,
+        val_split: str = 'last',
     ) -> None:
         if fraction not in FRACTIONS:
             raise ValueError(f"Invalid 'fraction' (got {fraction!r}); "
                              f"expected one of {FRACTIONS}")
         self.fraction = fraction
         super().__init__(root, split, val_ratio, transform, pre_transform,
-                         force_reload)
+                         force_reload, val_split)
 
     @property
     def raw_file_names(self) -> List[str]:
@@ -113,7 +116,7 @@ class Yoochoose(SessionDataset):
     @property
     def processed_dir(self) -> str:
         name = f"processed_{self.fraction.replace('/', '_')}"
-        return osp.join(self.root, f'{name}_val{self.val_ratio:g}')
+        return osp.join(self.root, f'{name}_{self.val_tag}')
 
     def download(self) -> None:
         archive = osp.join(self.raw_dir, self.archive_name)

@@ -51,7 +51,7 @@ SESSION_DATASETS = ('diginetica', 'yoochoose1_64', 'yoochoose1_4',
 
 
 def session_dataset(name: str, root: str, split: str,
-                    val_ratio: float = 0.1):
+                    val_ratio: float = 0.1, val_split: str = 'last'):
     r"""Opens a session dataset by name.
 
     :obj:`'srgnn-format'` reads the SR-GNN pickles :obj:`train.txt` and
@@ -68,14 +68,16 @@ def session_dataset(name: str, root: str, split: str,
     has_pickles = all(
         osp.exists(osp.join(raw, f)) for f in ('train.txt', 'test.txt'))
     if name == 'srgnn-format' or has_pickles:
-        return SessionDataset(root, split, val_ratio=val_ratio)
+        return SessionDataset(root, split, val_ratio=val_ratio,
+                              val_split=val_split)
     if name == 'diginetica':
         from pyg_recs.datasets import Diginetica
-        return Diginetica(root, split, val_ratio=val_ratio)
+        return Diginetica(root, split, val_ratio=val_ratio,
+                          val_split=val_split)
     from pyg_recs.datasets import Yoochoose
     fraction = '1/64' if name == 'yoochoose1_64' else '1/4'
     return Yoochoose(root, fraction=fraction, split=split,
-                     val_ratio=val_ratio)
+                     val_ratio=val_ratio, val_split=val_split)
 
 
 def build_srgnn(
@@ -91,6 +93,7 @@ def build_srgnn(
     device: Any = 'cpu',
     generator: Optional[torch.Generator] = None,
     pad: bool = False,
+    val_split: str = 'last',
     **kwargs,
 ) -> Experiment:
     r"""Assembles SR-GNN on a session dataset, with the reference settings as
@@ -101,7 +104,7 @@ def build_srgnn(
     from pyg_recs.nn.models import SRGNN
 
     splits = {
-        split: session_dataset(dataset, root, split, val_ratio)
+        split: session_dataset(dataset, root, split, val_ratio, val_split)
         for split in ('train', 'valid', 'test')
     }
     num_items = splits['train'].num_items
@@ -152,6 +155,7 @@ def build_srgnn(
             min(max_train, len(splits['train'])),
             'num_valid': len(splits['valid']),
             'num_test': len(splits['test']),
+            'val_split': val_split,
         },
         recommend_fn=recommend_fn,
     )
