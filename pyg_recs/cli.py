@@ -20,10 +20,11 @@ from typing import Any, Dict, List, Optional
 KG_SETTINGS = ['dataset', 'root', 'hidden', 'batch_size', 'kg_batch_size',
                'eval_batch_size', 'rec_steps', 'kg_steps', 'use_st_gumbel',
                'margin', 'p_norm', 'kg_eval_max', 'strict']
+PRECISIONS = ('fp32', 'bf16')
 MODEL_SETTINGS = {
     'srgnn': ['dataset', 'root', 'hidden', 'num_steps', 'batch_size',
               'eval_batch_size', 'val_ratio', 'val_split', 'max_train',
-              'max_eval'],
+              'max_eval', 'pad'],
     'ktup': KG_SETTINGS,
     'tup': KG_SETTINGS,
     'transh': KG_SETTINGS,
@@ -152,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument('--no-progress', action='store_true')
     train.add_argument('--compile', action='store_true', help='compile the '
                        'training step with torch.compile')
+    train.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                       help="'bf16': autocast the forwards to bfloat16 "
+                       "(parameters, gradients, optimiser state and loss "
+                       "stay fp32; default: fp32)")
+    train.add_argument('--pad', action='store_true', default=None,
+                       help='srgnn: pad every batch to one of a few static '
+                       'shapes (for CUDA graphs; with --compile on CUDA it '
+                       "uses mode='reduce-overhead')")
 
     evaluate = sub.add_parser('evaluate', help='evaluate the selected model '
                               'of a run on its test split')
@@ -159,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument('--checkpoint', default='best.pt')
     evaluate.add_argument('--device', default='auto')
     evaluate.add_argument('--json', help='write the metrics to this file')
+    evaluate.add_argument('--precision', choices=PRECISIONS,
+                          default='fp32', help='evaluate in fp32 or under '
+                          'bf16 autocast')
 
     recommend = sub.add_parser('recommend', help='top-k recommendations '
                                'from a trained run')
@@ -205,6 +217,9 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
     for key, value in defaults.items():
         if getattr(args, key, None) is None:
             setattr(args, key, value)
+    if args.pad and 'pad' not in MODEL_SETTINGS[args.model]:
+        raise ValueError(f"--pad: {args.model} has no padded batches (only "
+                         f"the session models have)")
     if args.root is None:
         args.root = osp.join('datasets', args.dataset)
     if args.raw_from is not None:
@@ -221,7 +236,8 @@ def train(args: argparse.Namespace) -> Dict[str, Any]:
         weight_decay=args.l2, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
         patience=args.patience, seed=args.seed, device=args.device,
         out_dir=out, resume=args.resume, json_path=args.json,
-        progress=not args.no_progress, compile=args.compile)
+        progress=not args.no_progress, compile=args.compile,
+        precision=args.precision)
     record['run'] = out
     if int(os.environ.get('RANK', '0')) == 0:
         print(summary(record))
@@ -234,7 +250,8 @@ def evaluate(args: argparse.Namespace) -> Dict[str, float]:
 
     exp = load_run(args.run, args.device, args.checkpoint)
     trainer = Trainer(exp.model, metrics=exp.metrics, ks=exp.ks,
-                      device=args.device, progress=False)
+                      device=args.device, progress=False,
+                      precision=args.precision)
     metrics = trainer.evaluate(exp.test_loader)
     if exp.test_fn is not None:
         metrics.update(exp.test_fn(exp.model))

@@ -38,3 +38,32 @@ def test_cli_train_evaluate_recommend(sample_root, tmp_path, capsys):
         'train', 'srgnn', '--dataset', 'srgnn-format', '--root', sample_root,
         '--epochs', '1', '--out', out, '--no-progress'
     ]) != 0
+
+
+def test_cli_precision_pad_and_val_split(sample_root, tmp_path, capsys):
+    out = str(tmp_path / 'run')
+    json_path = tmp_path / 'run.json'
+    assert main([
+        'train', 'srgnn', '--dataset', 'srgnn-format', '--root', sample_root,
+        '--epochs', '1', '--hidden', '8', '--max-train', '200',
+        '--precision', 'bf16', '--pad', '--val-split', 'random', '--out',
+        out, '--json', str(json_path), '--no-progress'
+    ]) == 0
+    record = json.loads(json_path.read_text())
+    assert record['hparams']['precision'] == 'bf16'
+    assert record['settings']['pad'] is True
+    assert record['settings']['val_split'] == 'random'
+    assert record['stats']['val_split'] == 'random'
+
+    capsys.readouterr()
+    assert main(['evaluate', '--run', out, '--precision', 'bf16']) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    assert abs(metrics['HR@20'] - record['HR@20']) < 1e-6
+    assert main(['evaluate', '--run', out]) == 0  # fp32: close to bf16
+    fp32 = json.loads(capsys.readouterr().out)
+    assert abs(fp32['HR@20'] - metrics['HR@20']) < 0.05
+
+    # Padding is for session batches only:
+    assert main(['train', 'ktup', '--dataset', 'test', '--root',
+                 str(tmp_path / 'kg'), '--pad', '--no-progress']) == 2
+    assert '--pad: ktup has no padded batches' in capsys.readouterr().err
