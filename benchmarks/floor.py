@@ -40,7 +40,6 @@ profile of (a): the operators that take its time, from
 """
 import argparse
 import datetime
-import json
 import os
 import os.path as osp
 import statistics

@@ -56,14 +56,53 @@ PROTOCOLS: Dict[str, Dict[str, Any]] = {
         monitor='HR@20',
         metrics=('HR@20', 'MRR@20'),
         reported={
-            'paper (Wu et al., AAAI 2019)': {'HR@20': 50.73,
-                                            'MRR@20': 17.59},
-            'RecBole (reported, selected on test)': {'HR@20': 51.02,
-                                                     'MRR@20': 17.64},
+            'paper (Wu et al., AAAI 2019)': {'HR@20': 50.73, 'MRR@20': 17.59},
+            'RecBole (reported, selected on test)': {
+                'HR@20': 51.02, 'MRR@20': 17.64},
         },
         reported_source=(
             'SR-GNN paper, Table 2 (P@20 = HR@20 with one target per '
             'session); RecBole: RUCAIBox/RecBole pull request #888'),
+    ),
+    # SR-GNN's successors train with SR-GNN's settings (their code is built
+    # on the SR-GNN reference code); the scheduler, L2 and batch size are
+    # SR-GNN's.
+    'niser-diginetica': dict(
+        settings=dict(hidden=100, num_steps=1, batch_size=100,
+                      eval_batch_size=500, val_ratio=0.1, val_split='last'),
+        hparams=dict(epochs=9, lr=1e-3, weight_decay=1e-5, lr_step=3,
+                     lr_gamma=0.1, patience=0),
+        monitor='HR@20',
+        metrics=('HR@20', 'MRR@20'),
+        reported={
+            'paper, NISER+ (Gupta et al., 2019)': {
+                'HR@20': 53.39, 'MRR@20': 18.72},
+        },
+        reported_source='NISER paper (arXiv 1909.04276), Table 2: '
+        'Recall@20 and MRR@20 of NISER+ on Diginetica',
+    ),
+    'gcsan-diginetica': dict(
+        settings=dict(hidden=100, num_steps=1, batch_size=100,
+                      eval_batch_size=500, val_ratio=0.1, val_split='last'),
+        hparams=dict(epochs=9, lr=1e-3, weight_decay=1e-5, lr_step=3,
+                     lr_gamma=0.1, patience=0),
+        monitor='HR@20',
+        metrics=('HR@20', 'MRR@20'),
+        reported={},
+        reported_source='',
+    ),
+    'tagnn-diginetica': dict(
+        settings=dict(hidden=100, num_steps=1, batch_size=100,
+                      eval_batch_size=500, val_ratio=0.1, val_split='last'),
+        hparams=dict(epochs=9, lr=1e-3, weight_decay=1e-5, lr_step=3,
+                     lr_gamma=0.1, patience=0),
+        monitor='HR@20',
+        metrics=('HR@20', 'MRR@20'),
+        reported={
+            'paper (Yu et al., SIGIR 2020)': {'HR@20': 51.31, 'MRR@20': 18.03},
+        },
+        reported_source='TAGNN paper (arXiv 2005.02844), Table 3: P@20 '
+        '(= HR@20) and MRR@20 on Diginetica',
     ),
     'ktup-ml-100k-kg': dict(
         settings=dict(val_ratio=0.1),
@@ -206,7 +245,7 @@ def to_markdown(record: Dict[str, Any]) -> str:
     for name, values in record['reported'].items():
         lines.append(f'| {name} | ' + ' | '.join(
             f'{values.get(m, float("nan")):.2f}' for m in metrics) + ' | |')
-    lines.append(f"| ours, selected on valid | " + ' | '.join(
+    lines.append("| ours, selected on valid | " + ' | '.join(
         pct(record['test'].get(m)) for m in metrics) +
         f" | {record['best_epoch']} |")
     refit = record.get('refit')
@@ -275,7 +314,7 @@ def run_phase(args, phase: str) -> Dict[str, Any]:
                out_dir=out_dir, resume=resume,
                json_path=osp.join(args.out, f'{phase}.json'),
                progress=not args.no_progress, test_each_epoch=True,
-               **hparams)
+               precision=args.precision, **hparams)
 
 
 def _read_phases(out: str) -> Dict[str, Dict[str, Any]]:
@@ -325,6 +364,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--results', default=osp.join(HERE, 'results'))
     parser.add_argument('--tag', default=datetime.date.today().isoformat())
     parser.add_argument('--no-progress', action='store_true')
+    parser.add_argument('--precision', choices=('fp32', 'bf16'),
+                        default='fp32', help="the trainer's precision "
+                        "(bf16: autocast, see benchmarks/precision.py)")
     args = parser.parse_args(argv)
     proto = protocol(args.model, args.dataset)
     if args.val_split != 'last' and 'val_split' not in proto['settings']:
@@ -352,6 +394,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                         else []) +
                        (['--val-split', args.val_split]
                         if args.val_split != 'last' else []) +
+                       (['--precision', args.precision]
+                        if args.precision != 'fp32' else []) +
+                       (['--epochs', str(args.epochs)]
+                        if args.epochs is not None else []) +
                        ['--out', osp.relpath(args.out)])
     record = combine(args.model, args.dataset, found, [command])
     base = osp.join(args.results,

@@ -16,151 +16,32 @@ import sys
 import time
 from typing import Any, Dict, List, Optional
 
-#: Settings passed to each model's recipe (the rest go to the trainer).
-KG_SETTINGS = ['dataset', 'root', 'hidden', 'batch_size', 'kg_batch_size',
-               'eval_batch_size', 'rec_steps', 'kg_steps', 'use_st_gumbel',
-               'margin', 'p_norm', 'kg_eval_max', 'strict']
+from pyg_recs.engine.recipes import RECIPES
+
+from pyg_recs.engine.settings import (  # noqa: F401 (re-exported)
+    non_negative_int,
+    positive_float,
+    positive_int,
+    unit_float,
+)
+
 PRECISIONS = ('fp32', 'bf16')
-MODEL_SETTINGS = {
-    'srgnn': ['dataset', 'root', 'hidden', 'num_steps', 'batch_size',
-              'eval_batch_size', 'val_ratio', 'val_split', 'max_train',
-              'max_eval', 'pad'],
-    'ktup': KG_SETTINGS,
-    'tup': KG_SETTINGS,
-    'transh': KG_SETTINGS,
-}
-
-#: Defaults per model where they differ from the argparse defaults.
-MODEL_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    'srgnn': dict(dataset='diginetica', hidden=100, batch_size=100, lr=1e-3,
-                  l2=1e-5, lr_step=3, lr_gamma=0.1, epochs=30, patience=10),
-}
-for _name in ('ktup', 'tup', 'transh'):
-    MODEL_DEFAULTS[_name] = dict(dataset='ml-100k-kg', hidden=100,
-                                 batch_size=256, lr=5e-3, l2=0.0, lr_step=0,
-                                 lr_gamma=0.1, epochs=50, patience=10)
-
-
-def positive_int(text: str) -> int:
-    r"""An argparse type: an integer of at least 1 (a count of epochs,
-    examples, channels, ...), so that 0 or -1000 is refused up front
-    instead of giving an untrained model or a silently trimmed split."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer (got '{text}')") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive integer (got {value})")
-    return value
-
-
-def non_negative_int(text: str) -> int:
-    r"""An argparse type: an integer of at least 0 (0 often means never)."""
-    value = positive_int(text) if text.strip() not in ('0', '+0', '-0') \
-        else 0
-    return value
-
-
-def positive_float(text: str) -> float:
-    r"""An argparse type: a finite number above 0 (a learning rate or a
-    decay factor)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number (got '{text}')") from None
-    if not 0.0 < value < float('inf'):
-        raise argparse.ArgumentTypeError(
-            f"expected a positive number (got {value})")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog='pyg-recs',
         description='Graph learning for recommendation on PyTorch '
-        'Geometric: train, evaluate and query SR-GNN and KTUP.')
+        'Geometric: train, evaluate and query SR-GNN and its successors '
+        '(NISER+, GC-SAN, TAGNN) and KTUP.')
     sub = parser.add_subparsers(dest='command', required=True)
 
     train = sub.add_parser('train', help='train a model and report test '
                            'metrics of the model selected on validation')
-    train.add_argument('model', choices=sorted(MODEL_SETTINGS))
-    train.add_argument('--dataset', help='dataset name (srgnn: diginetica, '
-                       'yoochoose1_64, yoochoose1_4, srgnn-format; ktup, '
-                       'tup, transh: ml-100k-kg, ktup-format, or NAME for '
-                       'atomic files ROOT/raw/NAME.inter, .kg, .link)')
-    train.add_argument('--root', help='dataset folder (raw files in '
-                       'ROOT/raw); default: datasets/<dataset>')
-    train.add_argument('--raw-from', help='link these raw files (a file or '
-                       'the files of a folder) into ROOT/raw first')
-    train.add_argument('--epochs', type=positive_int)
-    train.add_argument('--batch-size', type=positive_int)
-    train.add_argument('--eval-batch-size', type=positive_int)
-    train.add_argument('--hidden', type=positive_int, help='embedding size')
-    train.add_argument('--num-steps', type=positive_int,
-                       help='GNN steps (srgnn)')
-    train.add_argument('--lr', type=positive_float, help='learning rate')
-    train.add_argument('--l2', type=float, help='L2 penalty (weight decay)')
-    train.add_argument('--lr-step', type=non_negative_int,
-                       help='decay the learning '
-                       'rate every N epochs (0: never)')
-    train.add_argument('--lr-gamma', type=positive_float, help='decay factor')
-    train.add_argument('--patience', type=int, help='early stopping '
-                       'patience in epochs')
-    train.add_argument('--kg-batch-size', type=positive_int,
-                       help='KG triples per '
-                       'batch (ktup, transh)')
-    train.add_argument('--rec-steps', type=int, help='recommendation '
-                       'batches per round (ktup; default 7)')
-    train.add_argument('--kg-steps', type=int, help='KG batches per round '
-                       '(ktup; default 3)')
-    train.add_argument('--use-st-gumbel', action='store_true', default=None,
-                       help='hard preference attention (straight-through '
-                       'Gumbel-softmax; ktup, tup)')
-    train.add_argument('--margin', type=float, help='KG margin (ktup, '
-                       'transh)')
-    train.add_argument('--p-norm', type=float, help='norm of the '
-                       'translation distance (ktup, tup, transh)')
-    train.add_argument('--kg-eval-max', type=int, help='KG completion: '
-                       'evaluate at most N triples (default 1000)')
-    train.add_argument('--lenient', dest='strict', action='store_false',
-                       default=None, help='atomic files: drop surplus '
-                       'trailing fields with a warning instead of failing')
-    train.add_argument('--val-ratio', type=float, default=0.1,
-                       help='share of training data held out for '
-                       'validation (default: 0.1)')
-    train.add_argument('--val-split', choices=['last', 'random'],
-                       default='last', help="session datasets: hold out "
-                       "the most recent training examples ('last', default) "
-                       "or a random share ('random', as the SR-GNN "
-                       "reference code)")
-    train.add_argument('--max-train', type=positive_int,
-                       help='use only the first N '
-                       'training examples')
-    train.add_argument('--max-eval', type=positive_int,
-                       help='use only the first N '
-                       'validation and test examples')
-    train.add_argument('--device', default='auto',
-                       help="auto (CUDA when available), cpu, cuda, cuda:1")
-    train.add_argument('--seed', type=int, default=2019)
-    train.add_argument('--out', help='run folder for checkpoints '
-                       '(default: runs/<model>-<dataset>-<time>)')
-    train.add_argument('--resume', action='store_true', help='continue the '
-                       'run in --out from its last complete epoch')
-    train.add_argument('--json', help='write the run record to this file')
-    train.add_argument('--no-progress', action='store_true')
-    train.add_argument('--compile', action='store_true', help='compile the '
-                       'training step with torch.compile')
-    train.add_argument('--precision', choices=PRECISIONS, default='fp32',
-                       help="'bf16': autocast the forwards to bfloat16 "
-                       "(parameters, gradients, optimiser state and loss "
-                       "stay fp32; default: fp32)")
-    train.add_argument('--pad', action='store_true', default=None,
-                       help='srgnn: pad every batch to one of a few static '
-                       'shapes (for CUDA graphs; with --compile on CUDA it '
-                       "uses mode='reduce-overhead')")
+    models = train.add_subparsers(dest='model', required=True,
+                                  metavar='MODEL')
+    for name, recipe in RECIPES.items():
+        add_recipe_parser(models, name, recipe)
 
     evaluate = sub.add_parser('evaluate', help='evaluate the selected model '
                               'of a run on its test split')
@@ -175,12 +56,60 @@ def build_parser() -> argparse.ArgumentParser:
     recommend = sub.add_parser('recommend', help='top-k recommendations '
                                'from a trained run')
     recommend.add_argument('--run', required=True, help='run folder')
-    recommend.add_argument('--query', required=True, help='srgnn: a '
-                           'session as item ids ("12 7 31"); ktup: a user '
+    recommend.add_argument('--query', required=True, help='session models: '
+                           'a session as item ids ("12 7 31"); ktup: a user '
                            'id')
     recommend.add_argument('-k', type=positive_int, default=20)
     recommend.add_argument('--checkpoint', default='best.pt')
     recommend.add_argument('--device', default='auto')
+    return parser
+
+
+def add_recipe_parser(models, name: str, recipe) -> argparse.ArgumentParser:
+    r"""The :obj:`train MODEL` parser: the recipe's settings as flags, then
+    the trainer's and the run's."""
+    trainer = recipe.trainer_defaults()
+    parser = models.add_parser(name, help=recipe.description,
+                               description=recipe.description)
+    group = parser.add_argument_group(f'{name} settings')
+    for key, setting in recipe.settings.items():
+        setting.add_to(group, key)
+    group = parser.add_argument_group('training')
+    group.add_argument('--raw-from', help='link these raw files (a file or '
+                       'the files of a folder) into ROOT/raw first')
+    group.add_argument('--epochs', type=positive_int,
+                       default=trainer['epochs'],
+                       help=f"at most N epochs (default: {trainer['epochs']})")
+    group.add_argument('--lr', type=positive_float, default=trainer['lr'],
+                       help=f"learning rate (default: {trainer['lr']})")
+    group.add_argument('--l2', type=float, dest='weight_decay',
+                       default=trainer['weight_decay'], help='L2 penalty '
+                       f"(weight decay; default: {trainer['weight_decay']})")
+    group.add_argument('--lr-step', type=non_negative_int,
+                       default=trainer['lr_step'], help='decay the learning '
+                       'rate every N epochs (0: never; default: '
+                       f"{trainer['lr_step']})")
+    group.add_argument('--lr-gamma', type=positive_float,
+                       default=trainer['lr_gamma'], help='decay factor '
+                       f"(default: {trainer['lr_gamma']})")
+    group.add_argument('--patience', type=int, default=trainer['patience'],
+                       help='early stopping patience in epochs (default: '
+                       f"{trainer['patience']})")
+    group.add_argument('--device', default='auto',
+                       help="auto (CUDA when available), cpu, cuda, cuda:1")
+    group.add_argument('--seed', type=int, default=2019)
+    group.add_argument('--out', help='run folder for checkpoints '
+                       '(default: runs/<model>-<dataset>-<time>)')
+    group.add_argument('--resume', action='store_true', help='continue the '
+                       'run in --out from its last complete epoch')
+    group.add_argument('--json', help='write the run record to this file')
+    group.add_argument('--no-progress', action='store_true')
+    group.add_argument('--compile', action='store_true', help='compile the '
+                       'training step with torch.compile')
+    group.add_argument('--precision', choices=PRECISIONS, default='fp32',
+                       help="'bf16': autocast the forwards to bfloat16 "
+                       "(parameters, gradients, optimiser state and loss "
+                       "stay fp32; default: fp32)")
     return parser
 
 
@@ -213,31 +142,25 @@ def link_raw(source: str, raw_dir: str) -> None:
 def train(args: argparse.Namespace) -> Dict[str, Any]:
     from pyg_recs.engine import run
 
-    defaults = MODEL_DEFAULTS.get(args.model, {})
-    for key, value in defaults.items():
-        if getattr(args, key, None) is None:
-            setattr(args, key, value)
-    if args.pad and 'pad' not in MODEL_SETTINGS[args.model]:
-        raise ValueError(f"--pad: {args.model} has no padded batches (only "
-                         f"the session models have)")
+    recipe = RECIPES[args.model]
     if args.root is None:
         args.root = osp.join('datasets', args.dataset)
     if args.raw_from is not None:
         link_raw(args.raw_from, osp.join(args.root, 'raw'))
     settings = {
         key: getattr(args, key)
-        for key in MODEL_SETTINGS[args.model]
+        for key in recipe.settings
         if getattr(args, key, None) is not None
     }
     out = args.out or osp.join(
         'runs', f'{args.model}-{args.dataset}-{time.strftime("%Y%m%d-%H%M%S")}')
     record = run(
         args.model, settings, epochs=args.epochs, lr=args.lr,
-        weight_decay=args.l2, lr_step=args.lr_step, lr_gamma=args.lr_gamma,
-        patience=args.patience, seed=args.seed, device=args.device,
-        out_dir=out, resume=args.resume, json_path=args.json,
-        progress=not args.no_progress, compile=args.compile,
-        precision=args.precision)
+        weight_decay=args.weight_decay, lr_step=args.lr_step,
+        lr_gamma=args.lr_gamma, patience=args.patience, seed=args.seed,
+        device=args.device, out_dir=out, resume=args.resume,
+        json_path=args.json, progress=not args.no_progress,
+        compile=args.compile, precision=args.precision)
     record['run'] = out
     if int(os.environ.get('RANK', '0')) == 0:
         print(summary(record))

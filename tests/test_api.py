@@ -17,6 +17,7 @@ PUBLIC = [
     'pyg_recs.loader',
     'pyg_recs.nn',
     'pyg_recs.nn.conv',
+    'pyg_recs.nn.aggr',
     'pyg_recs.nn.kge',
     'pyg_recs.nn.models',
     'pyg_recs.metrics',

@@ -162,4 +162,3 @@ def test_random_validation_split_needs_a_session_protocol(capsys):
         reproduce.main(['ktup', '--dataset', 'ml-100k-kg',
                         '--val-split', 'random'])
     assert 'no choice of validation split' in capsys.readouterr().err
-

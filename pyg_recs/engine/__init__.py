@@ -7,12 +7,16 @@ from .checkpoint import (
     save_checkpoint,
     seed_everything,
 )
+from .settings import Recipe, Setting, SettingError
 from .trainer import Trainer
 from .recipes import RECIPES, Experiment, load_run, register, run
 
 __all__ = [
     'Trainer',
     'Experiment',
+    'Recipe',
+    'Setting',
+    'SettingError',
     'RECIPES',
     'register',
     'run',

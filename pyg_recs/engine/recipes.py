@@ -6,6 +6,7 @@ trains any experiment with the one :class:`~pyg_recs.engine.Trainer` and
 returns a JSON-ready record. The CLI and the benchmarks call these
 functions, as a user would.
 """
+import functools
 import os
 import os.path as osp
 import platform
@@ -23,6 +24,16 @@ from pyg_recs.engine.checkpoint import (
     RunFolderError,
     RunLock,
     seed_everything,
+)
+from pyg_recs.engine.settings import (
+    TRAINER_DEFAULTS,
+    Recipe,
+    Setting,
+    SettingError,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    unit_float,
 )
 from pyg_recs.engine.trainer import Trainer
 from pyg_recs.io import atomic_json_dump
@@ -80,7 +91,19 @@ def session_dataset(name: str, root: str, split: str,
                      val_ratio=val_ratio, val_split=val_split)
 
 
-def build_srgnn(
+#: The session models and the model settings each takes beyond
+#: :obj:`hidden` and :obj:`num_steps`.
+SESSION_MODELS: Dict[str, tuple] = {
+    'srgnn': ('SRGNN', ()),
+    'niser': ('NISER', ('scale', 'dropout', 'max_positions')),
+    'gcsan': ('GCSAN', ('num_layers', 'heads', 'omega', 'dropout',
+                        'causal')),
+    'tagnn': ('TAGNN', ()),
+}
+
+
+def build_session(
+    model: str,
     dataset: str,
     root: str,
     hidden: int = 100,
@@ -94,14 +117,25 @@ def build_srgnn(
     generator: Optional[torch.Generator] = None,
     pad: bool = False,
     val_split: str = 'last',
-    **kwargs,
+    **model_kwargs,
 ) -> Experiment:
-    r"""Assembles SR-GNN on a session dataset, with the reference settings as
-    defaults (hidden size 100, batch size 100, one propagation step).
+    r"""Assembles a session model of the SR-GNN family (:obj:`model` is a
+    key of :data:`SESSION_MODELS`) on a session dataset, with the SR-GNN
+    reference settings as defaults (hidden size 100, batch size 100, one
+    propagation step); :obj:`model_kwargs` are the model's own settings.
     :obj:`pad=True` pads the batches to a few static shapes (see
     :class:`~pyg_recs.loader.SessionLoader`), for CUDA graphs."""
     from pyg_recs.loader import SessionLoader
-    from pyg_recs.nn.models import SRGNN
+    from pyg_recs.nn import models
+
+    if model not in SESSION_MODELS:
+        raise ValueError(f"Invalid session model (got '{model}'); choose "
+                         f"from {sorted(SESSION_MODELS)}")
+    cls_name, own = SESSION_MODELS[model]
+    unknown = sorted(set(model_kwargs) - set(own))
+    if unknown:
+        raise SettingError(f"Unknown setting(s) {unknown} for '{model}'; "
+                           f"its own settings are {list(own)}")
 
     splits = {
         split: session_dataset(dataset, root, split, val_ratio, val_split)
@@ -121,7 +155,8 @@ def build_srgnn(
                              generator=generator if shuffle else None,
                              pad=pad)
 
-    model = SRGNN(num_items, hidden_channels=hidden, num_steps=num_steps)
+    net = getattr(models, cls_name)(num_items, hidden_channels=hidden,
+                                    num_steps=num_steps, **model_kwargs)
     item_ids = splits['train'].item_ids
 
     def recommend_fn(model, query: str, k: int):
@@ -143,7 +178,7 @@ def build_srgnn(
         return item_ids[top[0].cpu()].tolist()
 
     return Experiment(
-        model=model,
+        model=net,
         train_loader=loader('train', batch_size, True, max_train),
         valid_loader=loader('valid', eval_batch_size, False, max_eval),
         test_loader=loader('test', eval_batch_size, False, max_eval),
@@ -161,16 +196,98 @@ def build_srgnn(
     )
 
 
-#: Model name to recipe (a function of settings returning an
-#: :class:`Experiment`); see :func:`register`.
-RECIPES: Dict[str, Callable[..., Experiment]] = {
-    'srgnn': build_srgnn,
+def build_srgnn(dataset: str, root: str, **kwargs) -> Experiment:
+    r"""Assembles SR-GNN, see :func:`build_session`."""
+    return build_session('srgnn', dataset, root, **kwargs)
+
+
+SESSION_SETTINGS: Dict[str, Setting] = {
+    'dataset': Setting(str, 'diginetica', 'dataset: diginetica, '
+                       'yoochoose1_64, yoochoose1_4 or srgnn-format'),
+    'root': Setting(str, None, 'dataset folder (raw files in ROOT/raw); '
+                    'default: datasets/<dataset>'),
+    'hidden': Setting(positive_int, 100, 'embedding size'),
+    'num_steps': Setting(positive_int, None, 'GNN propagation steps '
+                         '(default: 1)'),
+    'batch_size': Setting(positive_int, 100, 'training sessions per batch'),
+    'eval_batch_size': Setting(positive_int, None, 'evaluation sessions '
+                               'per batch (default: 500)'),
+    'val_ratio': Setting(unit_float, 0.1, 'share of the training examples '
+                         'held out for validation'),
+    'val_split': Setting(str, 'last', "hold out the most recent training "
+                         "examples ('last') or a random share ('random', as "
+                         "the SR-GNN reference code)",
+                         choices=('last', 'random')),
+    'max_train': Setting(positive_int, None, 'use only the first N '
+                         'training examples'),
+    'max_eval': Setting(positive_int, None, 'use only the first N '
+                        'validation and test examples'),
+    'pad': Setting(bool, None, 'pad every batch to one of a few static '
+                   'shapes (for CUDA graphs; with --compile on CUDA it uses '
+                   "mode='reduce-overhead')"),
+}
+#: The SR-GNN paper's training settings, which its successors share.
+SESSION_TRAINER = dict(lr=1e-3, weight_decay=1e-5, lr_step=3,
+                       lr_gamma=0.1, epochs=30, patience=10)
+#: The model settings of SR-GNN's successors.
+MODEL_SETTINGS: Dict[str, Setting] = {
+    'scale': Setting(positive_float, None, 'NISER: the scale (inverse '
+                     'temperature) of the cosine scores (default: 16)'),
+    'max_positions': Setting(positive_int, None, 'NISER: positions with an '
+                             'embedding of their own (default: 200)'),
+    'num_layers': Setting(positive_int, None, 'GC-SAN: self-attention '
+                          'blocks (default: 1)'),
+    'heads': Setting(positive_int, None, 'GC-SAN: attention heads '
+                     '(default: 1)'),
+    'omega': Setting(unit_float, None, 'GC-SAN: weight of the '
+                     'self-attention output in the session vector '
+                     '(default: 0.6)'),
+    'causal': Setting(bool, None, 'GC-SAN: every click attends only to '
+                      'the clicks up to it (as RecBole-GNN)'),
+}
+DROPOUT = {'niser': 0.1, 'gcsan': 0.2}
+
+
+def session_recipe(model: str, description: str) -> Recipe:
+    r"""The recipe of the session model :obj:`model`."""
+    settings = dict(SESSION_SETTINGS)
+    for name in SESSION_MODELS[model][1]:
+        settings[name] = MODEL_SETTINGS.get(name) or Setting(
+            unit_float, None, f'dropout rate (default: {DROPOUT[model]})')
+    return Recipe(model, functools.partial(build_session, model),
+                  settings=settings, trainer=dict(SESSION_TRAINER),
+                  description=description)
+
+
+#: Model name to :class:`~pyg_recs.engine.settings.Recipe`; see
+#: :func:`register`.
+RECIPES: Dict[str, Recipe] = {
+    'srgnn': session_recipe('srgnn', 'SR-GNN (Wu et al., AAAI 2019)'),
+    'niser': session_recipe('niser', 'NISER+ (Gupta et al., 2019): '
+                            'normalised item and session vectors'),
+    'gcsan': session_recipe('gcsan', 'GC-SAN (Xu et al., IJCAI 2019): '
+                            'self-attention over the GNN states'),
+    'tagnn': session_recipe('tagnn', 'TAGNN (Yu et al., SIGIR 2020): '
+                            'target-aware attention'),
 }
 
 
-def register(name: str, builder: Callable[..., Experiment]) -> None:
-    r"""Adds a recipe, *e.g.* for a model defined outside pyg_recs."""
-    RECIPES[name] = builder
+def register(name: str, builder: Callable[..., Experiment],
+             settings: Optional[Dict[str, Setting]] = None,
+             trainer: Optional[Dict[str, Any]] = None,
+             description: str = '') -> Recipe:
+    r"""Adds a recipe, *e.g.* for a model defined outside pyg_recs:
+    :obj:`builder` returns an :class:`Experiment` from the
+    :obj:`settings` (which the command line offers as flags), and
+    :obj:`trainer` holds the model's trainer defaults (:obj:`lr`,
+    :obj:`weight_decay`, :obj:`lr_step`, :obj:`lr_gamma`, :obj:`epochs`,
+    :obj:`patience`). Without :obj:`settings` every keyword argument is
+    passed on unchecked."""
+    recipe = builder if isinstance(builder, Recipe) else Recipe(
+        name, builder, settings=dict(settings or {}),
+        trainer=dict(trainer or {}), description=description)
+    RECIPES[name] = recipe
+    return recipe
 
 
 def load_run(out_dir: str, device: Any = 'cpu',
@@ -194,7 +311,7 @@ def load_run(out_dir: str, device: Any = 'cpu',
         raise CheckpointError(f"'{path}' has no 'settings' object")
     try:
         exp = RECIPES[config['model']](device=device, **config['settings'])
-    except TypeError as e:  # A missing or unknown setting.
+    except (TypeError, SettingError) as e:  # A missing or unknown one.
         raise CheckpointError(f"'{path}' does not describe a "
                               f"'{config['model']}' run: {e}") from None
     state = load_model_state(osp.join(out_dir, checkpoint), device)
@@ -235,12 +352,12 @@ def _shape_mismatch(expected: Dict[str, Tensor],
 def run(
     model_name: str,
     settings: Dict[str, Any],
-    epochs: int = 30,
-    lr: float = 1e-3,
-    weight_decay: float = 1e-5,
-    lr_step: int = 3,
-    lr_gamma: float = 0.1,
-    patience: int = 10,
+    epochs: Optional[int] = None,
+    lr: Optional[float] = None,
+    weight_decay: Optional[float] = None,
+    lr_step: Optional[int] = None,
+    lr_gamma: Optional[float] = None,
+    patience: Optional[int] = None,
     seed: int = 2019,
     device: Any = 'cpu',
     out_dir: Optional[str] = None,
@@ -252,7 +369,10 @@ def run(
     precision: str = 'fp32',
 ) -> Dict[str, Any]:
     r"""Builds the experiment of :obj:`model_name` from :obj:`settings`,
-    trains it with early stopping on the validation split, evaluates the
+    trains it (the trainer settings left :obj:`None` take the recipe's
+    defaults, see :attr:`Recipe.trainer
+    <pyg_recs.engine.settings.Recipe>`) with early stopping on the
+    validation split, evaluates the
     selected model on the test split and returns (and optionally writes to
     :obj:`json_path`) a record of the whole run.
 
@@ -268,6 +388,13 @@ def run(
     if model_name not in RECIPES:
         raise ValueError(f"Unknown model '{model_name}'; choose from "
                          f"{sorted(RECIPES)}")
+    recipe = RECIPES[model_name]
+    given = dict(epochs=epochs, lr=lr, weight_decay=weight_decay,
+                 lr_step=lr_step, lr_gamma=lr_gamma, patience=patience)
+    defaults = (recipe.trainer_defaults() if isinstance(recipe, Recipe)
+                else dict(TRAINER_DEFAULTS))
+    hp = {key: defaults[key] if value is None else value
+          for key, value in given.items()}
     if out_dir is not None:
         out_dir = osp.abspath(out_dir)
         _prepare_out_dir(out_dir, resume)
@@ -321,9 +448,8 @@ def run(
             raise
 
     trainer = Trainer(
-        exp.model, lr=lr, weight_decay=weight_decay, lr_step=lr_step,
-        lr_gamma=lr_gamma, epochs=epochs, patience=patience,
-        monitor=exp.monitor, metrics=exp.metrics, ks=exp.ks, device=device,
+        exp.model, **hp, monitor=exp.monitor, metrics=exp.metrics,
+        ks=exp.ks, device=device,
         out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn,
         compile=compile, generator=extra.get('generator'),
         precision=precision, compile_mode='reduce-overhead'
@@ -622,7 +748,6 @@ def build_ktup(
     seed: int = 2019,
     device: Any = 'cpu',
     generator: Optional[torch.Generator] = None,
-    **kwargs,
 ) -> Experiment:
     r"""Assembles KTUP (:obj:`variant='ktup'`), TUP (KTUP without the
     knowledge graph, :obj:`'tup'`) or TransH alone (:obj:`'transh'`) on a
@@ -779,6 +904,41 @@ class _Empty:
         return 0
 
 
-RECIPES['ktup'] = lambda **kw: build_ktup(variant='ktup', **kw)
-RECIPES['tup'] = lambda **kw: build_ktup(variant='tup', **kw)
-RECIPES['transh'] = lambda **kw: build_ktup(variant='transh', **kw)
+KG_SETTINGS: Dict[str, Setting] = {
+    'dataset': Setting(str, 'ml-100k-kg', 'dataset: ml-100k-kg, '
+                       'ktup-format, or NAME for atomic files '
+                       'ROOT/raw/NAME.inter, .kg, .link'),
+    'root': SESSION_SETTINGS['root'],
+    'hidden': Setting(positive_int, 100, 'embedding size'),
+    'batch_size': Setting(positive_int, 256, 'interactions per batch'),
+    'kg_batch_size': Setting(positive_int, None, 'KG triples per batch '
+                             '(default: 256)'),
+    'eval_batch_size': Setting(positive_int, None, 'users per evaluation '
+                               'batch (default: 256)'),
+    'rec_steps': Setting(non_negative_int, None, 'recommendation batches per '
+                         'round (ktup; default: 7)'),
+    'kg_steps': Setting(non_negative_int, None, 'KG batches per round (ktup; '
+                        'default: 3)'),
+    'use_st_gumbel': Setting(bool, None, 'hard preference attention '
+                             '(straight-through Gumbel-softmax; ktup, tup)'),
+    'margin': Setting(float, None, 'KG margin (ktup, transh; '
+                      'default: 1)'),
+    'p_norm': Setting(positive_float, None, 'norm of the translation '
+                      'distance (default: 1)'),
+    'kg_eval_max': Setting(non_negative_int, None, 'KG completion: '
+                           'evaluate at most N triples (0: none; default: '
+                           '1000)'),
+    'strict': Setting(bool, None, 'atomic files: drop surplus trailing '
+                      'fields with a warning instead of failing',
+                      flag='--lenient', switch_value=False),
+}
+#: KTUP's training settings (the reference's Adam, no decay).
+KG_TRAINER = dict(lr=5e-3, weight_decay=0.0, lr_step=0, lr_gamma=0.1,
+                  epochs=50, patience=10)
+for _variant, _text in (('ktup', 'KTUP (Cao et al., WWW 2019)'),
+                        ('tup', 'TUP: KTUP without the knowledge graph'),
+                        ('transh', 'TransH alone: KG completion')):
+    RECIPES[_variant] = Recipe(
+        _variant, functools.partial(build_ktup, variant=_variant),
+        settings=dict(KG_SETTINGS), trainer=dict(KG_TRAINER),
+        description=_text)

@@ -4,14 +4,14 @@ import os.path as osp
 import pytest
 
 from pyg_recs.cli import main
-from pyg_recs.engine.recipes import RECIPES
+from pyg_recs.engine.recipes import RECIPES, SESSION_MODELS
 from tests.conftest import link_raw, shared_path
 
 
 @pytest.mark.filterwarnings('ignore:.*line 6018')
 @pytest.mark.parametrize('name', sorted(RECIPES))
 def test_every_recipe_trains_one_tiny_epoch(name, sample_root, tmp_path):
-    if name == 'srgnn':
+    if name in SESSION_MODELS:
         args = ['--dataset', 'srgnn-format', '--root', sample_root,
                 '--batch-size', '100']
     else:

@@ -50,8 +50,9 @@ def test_srgnn_readout_matches_reference_formula():
                    data.edge_weight_in, data.edge_weight_out)
     seq_hidden = h[data.click_index]  # One row per click, repeats included.
     ht = seq_hidden[-1:]
-    alpha = model.att(torch.sigmoid(model.lin_last(ht) +
-                                    model.lin_click(seq_hidden)))
+    att = model.attention
+    alpha = att.att(torch.sigmoid(att.lin_last(ht) +
+                                  att.lin_click(seq_hidden)))
     a = (alpha * seq_hidden).sum(0, keepdim=True)
     s_h = model.lin_hybrid(torch.cat([a, ht], 1))
     expected = s_h @ model.item_emb.weight.t()
