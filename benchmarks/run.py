@@ -39,6 +39,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, REPO)
 
 from export import export_kg, export_session, prepare_session_root  # noqa
+from pyg_recs.engine.recipes import RECIPES, SESSION_MODELS  # noqa
 
 RUNNER = osp.join(HERE, 'peers', 'recbole_runner.py')
 DEFAULT_VENV = os.environ.get(
@@ -46,14 +47,20 @@ DEFAULT_VENV = os.environ.get(
     osp.join(osp.expanduser('~'), '.cache', 'pyg_recs', 'recbole-venv'))
 LIBRARIES = ('pyg_recs', 'recbole')
 
-#: Benchmark datasets: the model they serve, where the raw files are under
-#: ``--data-root``, and the dataset name the ``pyg_recs`` recipe opens.
+#: The benchmarked models and their kind of data: the session models of
+#: the recipes (SR-GNN and its successors) and KTUP.
+KIND: Dict[str, str] = {**{m: 'session' for m in SESSION_MODELS},
+                        'ktup': 'kg'}
+#: Benchmark datasets: the kind of model they serve, where the raw files
+#: are under ``--data-root``, and the dataset name the ``pyg_recs`` recipe
+#: opens.
 DATASETS: Dict[str, Dict[str, Any]] = {
-    'diginetica': dict(model='srgnn', source='diginetica',
+    'diginetica': dict(kind='session', source='diginetica',
                        recipe='diginetica'),
-    'srgnn-sample': dict(model='srgnn', source='srgnn-sample/srgnn-format',
+    'srgnn-sample': dict(kind='session',
+                         source='srgnn-sample/srgnn-format',
                          recipe='srgnn-format'),
-    'ml-100k-kg': dict(model='ktup', source='ml-100k-kg',
+    'ml-100k-kg': dict(kind='kg', source='ml-100k-kg',
                        recipe='ml-100k-kg',
                        files=('ml-100k.inter', 'ml-100k.kg', 'ml-100k.link')),
 }
@@ -74,11 +81,20 @@ HPARAMS: Dict[str, Dict[str, Any]] = {
                  p_norm=2.0, margin=1.0, kg_eval_max=0,
                  recbole_train_rec_step=2, recbole_train_kg_step=1),
 }
-HEADLINE = {'srgnn': 'HR@20', 'ktup': 'Recall@10'}
+# SR-GNN's successors: SR-GNN's data and training settings (the recipes'
+# trainer defaults), the model's own settings at the recipe defaults.
+for _model in SESSION_MODELS:
+    _trainer = RECIPES[_model].trainer_defaults()
+    HPARAMS[_model] = dict(
+        HPARAMS['srgnn'], lr=_trainer['lr'], l2=_trainer['weight_decay'],
+        lr_step=_trainer['lr_step'], lr_gamma=_trainer['lr_gamma'])
+_HEADLINE = {'session': 'HR@20', 'kg': 'Recall@10'}
+_SHOWN = {'session': ('HR@20', 'MRR@20', 'NDCG@20'),
+          'kg': ('Recall@10', 'NDCG@10', 'Hit@10', 'Precision@10')}
+HEADLINE = {m: _HEADLINE[kind] for m, kind in KIND.items()}
 #: Metrics both libraries compute the same way, shown in the tables.
-SHOWN = {'srgnn': ('HR@20', 'MRR@20', 'NDCG@20'),
-         'ktup': ('Recall@10', 'NDCG@10', 'Hit@10', 'Precision@10')}
-LABEL = {'srgnn': 'SR-GNN', 'ktup': 'KTUP'}
+SHOWN = {m: _SHOWN[kind] for m, kind in KIND.items()}
+LABEL = {m: RECIPES[m].label for m in KIND}
 
 #: Published results (SR-GNN paper, AAAI 2019, Table 2; "P@20" there is
 #: the hit rate HR@20), in percent.
@@ -90,6 +106,12 @@ PUBLISHED = [
     dict(model='srgnn', dataset='yoochoose1_64', metric='MRR@20',
          value=30.94),
     dict(model='srgnn', dataset='yoochoose1_4', metric='HR@20', value=71.36),
+    # NISER paper (arXiv 1909.04276), Table 2, NISER+; TAGNN paper (arXiv
+    # 2005.02844), Table 3.
+    dict(model='niser', dataset='diginetica', metric='HR@20', value=53.39),
+    dict(model='niser', dataset='diginetica', metric='MRR@20', value=18.72),
+    dict(model='tagnn', dataset='diginetica', metric='HR@20', value=51.31),
+    dict(model='tagnn', dataset='diginetica', metric='MRR@20', value=18.03),
     dict(model='srgnn', dataset='yoochoose1_4', metric='MRR@20',
          value=31.89),
 ]
@@ -146,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         description='Benchmark pyg_recs (and RecBole) on identical data.')
     p.add_argument('--models', nargs='+', default=['srgnn', 'ktup'],
-                   choices=sorted(HPARAMS))
+                   choices=sorted(HPARAMS), help='srgnn, its successors '
+                   '(niser, gcsan, tagnn: RecBole-GNN on the RecBole side, '
+                   'when installed in its venv) and ktup')
     p.add_argument('--datasets', nargs='+',
                    default=['diginetica', 'ml-100k-kg'],
                    choices=sorted(DATASETS))
@@ -261,7 +285,7 @@ def prepare_data(name: str, args) -> Dict[str, Any]:
     if not osp.exists(source):
         raise FileNotFoundError(f"Raw data of '{name}' not found at "
                                 f"'{source}' (see --data-root)")
-    if spec['model'] == 'srgnn':
+    if spec['kind'] == 'session':
         subset = args.max_train is not None or args.max_eval is not None
         tag = name + (f'-t{args.max_train or "all"}-e'
                       f'{args.max_eval or "all"}' if subset else '')
@@ -285,7 +309,7 @@ def prepare_data(name: str, args) -> Dict[str, Any]:
 def export_data(name: str, settings: Dict[str, Any],
                 out_dir: str) -> Dict[str, Any]:
     r"""Writes the splits pyg_recs uses as RecBole atomic files."""
-    if DATASETS[name]['model'] == 'srgnn':
+    if DATASETS[name]['kind'] == 'session':
         return export_session(settings['root'], settings['val_ratio'],
                               out_dir, name)
     from pyg_recs.engine.recipes import kg_dataset
@@ -298,12 +322,12 @@ def export_data(name: str, settings: Dict[str, Any],
 def pyg_recs_settings(model: str, data_settings: Dict[str, Any]):
     r"""The recipe settings and the :func:`run` arguments of pyg_recs."""
     hp = HPARAMS[model]
-    keys = {'srgnn': ('hidden', 'num_steps', 'batch_size',
-                      'eval_batch_size'),
-            'ktup': ('hidden', 'batch_size', 'kg_batch_size',
-                     'eval_batch_size', 'rec_steps', 'kg_steps',
-                     'use_st_gumbel', 'p_norm', 'margin',
-                     'kg_eval_max')}[model]
+    keys = {'session': ('hidden', 'num_steps', 'batch_size',
+                        'eval_batch_size'),
+            'kg': ('hidden', 'batch_size', 'kg_batch_size',
+                   'eval_batch_size', 'rec_steps', 'kg_steps',
+                   'use_st_gumbel', 'p_norm', 'margin',
+                   'kg_eval_max')}[KIND[model]]
     settings = dict(data_settings, **{k: hp[k] for k in keys})
     train = dict(lr=hp['lr'], weight_decay=hp['l2'], lr_step=hp['lr_step'],
                  lr_gamma=hp['lr_gamma'])
@@ -319,7 +343,7 @@ def recbole_args(model: str, epochs: int, data_dir: str, name: str,
            out, '--batch-size', str(hp['batch_size']), '--hidden',
            str(hp['hidden']), '--lr', str(hp['lr']), '--l2', str(hp['l2']),
            '--seed', str(args.seed), '--quiet']
-    if model == 'srgnn':
+    if KIND[model] == 'session':
         cmd += ['--eval-batch-size', str(hp['eval_batch_size']), '--step',
                 str(hp['num_steps']), '--lr-decay-step', str(hp['lr_step']),
                 '--lr-decay-gamma', str(hp['lr_gamma'])]
@@ -644,9 +668,9 @@ def ratio_table(report: Dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
-def protocol(report: Dict[str, Any], dataset: str) -> str:
+def protocol(report: Dict[str, Any], dataset: str, model: str) -> str:
     data = report['data'].get(dataset, {}).get('info', {})
-    epochs = report['settings']['epochs'].get('srgnn')
+    epochs = report['settings']['epochs'].get(model)
     if data.get('subset'):
         text = (f"first {data['num_train']:,} train / {data['num_valid']:,} "
                 f"valid / {data['num_test']:,} test examples")
@@ -657,9 +681,9 @@ def protocol(report: Dict[str, Any], dataset: str) -> str:
 
 def published_table(report: Dict[str, Any]) -> str:
     lines = [
-        '| dataset | metric | SR-GNN paper | pyg_recs | RecBole | '
+        '| model | dataset | metric | paper | pyg_recs | RecBole | '
         'protocol here |',
-        '|---|---|---:|---:|---:|---|',
+        '|---|---|---|---:|---:|---:|---|',
     ]
     for row in PUBLISHED:
         got = {r['library']: r for r in report['records']
@@ -668,12 +692,13 @@ def published_table(report: Dict[str, Any]) -> str:
         ours = [_f(got[lib]['metrics'].get(row['metric']), 2, 100)
                 if lib in got else '-' for lib in LIBRARIES]
         if got:
-            proto = protocol(report, row['dataset'])
+            proto = protocol(report, row['dataset'], row['model'])
         elif row['dataset'] in DATASETS:
             proto = 'not run in this call'
         else:
             proto = 'not run (no data in ../shared/data)'
-        lines.append(f"| {row['dataset']} | {row['metric']} | "
+        lines.append(f"| {LABEL[row['model']]} | {row['dataset']} | "
+                     f"{row['metric']} | "
                      f"{row['value']:.2f} | {ours[0]} | {ours[1]} | "
                      f'{proto} |')
     return '\n'.join(lines)
@@ -831,8 +856,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     command = 'python benchmarks/run.py ' + ' '.join(
         argv if argv is not None else sys.argv[1:])
 
-    pairs = [(DATASETS[d]['model'], d) for d in args.datasets
-             if DATASETS[d]['model'] in args.models]
+    pairs = [(m, d) for d in args.datasets for m in args.models
+             if KIND[m] == DATASETS[d]['kind']]
     if not pairs:
         raise SystemExit('run.py: no dataset fits the chosen --models')
     report: Dict[str, Any] = {
@@ -960,8 +985,8 @@ def notes(report: Dict[str, Any]) -> List[str]:
                    + ', '.join(noisy) + ': the machine was shared (see the '
                    'load averages), so the ratios are rough; rerun with '
                    'more epochs on an idle machine for tight numbers.')
-    if 'srgnn' in models:
-        out.append('SR-GNN: both libraries train on the same prefix '
+    if any(KIND[m] == 'session' for m in models):
+        out.append('Session models: both libraries train on the same prefix '
                    'examples with hidden 100, batch 100, Adam lr 1e-3 '
                    'decayed x0.1 every 3 epochs, L2 1e-5, 1 GNN step, '
                    'cross-entropy over all items; evaluation batch 500 '

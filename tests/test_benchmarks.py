@@ -174,7 +174,9 @@ def test_kg_export_refuses_user_with_all_items(tmp_path):
 # Harness #####################################################################
 
 def test_parse_epochs():
-    assert bench.parse_epochs(['3']) == {'srgnn': 3, 'ktup': 3}
+    assert bench.parse_epochs(['3']) == {m: 3 for m in bench.HPARAMS}
+    assert set(bench.HPARAMS) == {'srgnn', 'niser', 'gcsan', 'tagnn',
+                                  'ktup'}
     assert bench.parse_epochs(['srgnn=2', 'ktup=5']) == {'srgnn': 2,
                                                          'ktup': 5}
     for bad in (['x'], ['foo=2'], ['0']):
@@ -302,6 +304,27 @@ def test_run_pyg_recs_only(tmp_path, capsys):
     os.remove(out / 'test.md')
     bench.main(['--from-json', str(out / 'test.json')])
     assert (out / 'test.md').read_text() == text
+
+
+def test_family_tables_come_from_the_recipes(tmp_path):
+    # A session model of the recipes joins the benchmark with SR-GNN's
+    # data and trainer settings, without a table of its own.
+    for model in ('niser', 'gcsan', 'tagnn'):
+        assert bench.KIND[model] == 'session'
+        assert bench.HEADLINE[model] == 'HR@20'
+        hp = bench.HPARAMS[model]
+        assert (hp['lr'], hp['l2'], hp['lr_step']) == (1e-3, 1e-5, 3)
+    assert bench.LABEL['niser'] == 'NISER+'
+    args = harness_args(tmp_path)
+    args[1:2] = ['srgnn', 'gcsan']
+    report = bench.main(args)
+    assert [(r['model'], r['dataset']) for r in report['records']] == [
+        ('srgnn', 'srgnn-sample'), ('gcsan', 'srgnn-sample')]
+    for rec in report['records']:
+        assert 'error' not in rec, rec.get('log_tail')
+    text = (tmp_path / 'out' / 'test.md').read_text()
+    assert '| GC-SAN | srgnn-sample | pyg_recs |' in text
+    assert '| NISER+ | diginetica | HR@20 | 53.39 |' in text
 
 
 VENV_PYTHON = osp.join(bench.DEFAULT_VENV, 'bin', 'python')

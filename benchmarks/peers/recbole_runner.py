@@ -52,6 +52,14 @@ MODEL_DEFAULTS = {
              'eval_batch_size': 40960},
 }
 
+#: The session models: SRGNN from RecBole itself, its successors from
+#: RecBole-GNN (https://github.com/RUCAIBox/RecBole-GNN, not on PyPI:
+#: install it into RecBole's venv from its repository).
+SESSION_MODELS = ('SRGNN', 'NISER', 'GCSAN', 'TAGNN')
+RECBOLE_GNN_MODELS = ('NISER', 'GCSAN', 'TAGNN')
+for _name in RECBOLE_GNN_MODELS:
+    MODEL_DEFAULTS[_name] = dict(MODEL_DEFAULTS['SRGNN'])
+
 # Behaviour of RecBole's implementation worth knowing when comparing.
 MODEL_NOTES = {
     'SRGNN': [
@@ -61,6 +69,10 @@ MODEL_NOTES = {
         'no learning-rate decay unless --lr-decay-step is given',
         'session graphs are built per session in numpy inside forward()',
     ],
+    **{name: ['RecBole-GNN implementation, with its own config defaults '
+              'for the model\'s own settings',
+              'full ranking over all n_items, no history masking']
+       for name in RECBOLE_GNN_MODELS},
     'KTUP': [
         'full ranking scores every (user, item) pair through predict(), '
         'which applies straight-through Gumbel noise also at evaluation, '
@@ -212,7 +224,7 @@ def stage_data(args, workdir):
         path = os.path.join(src, f'{args.dataset}.{split}.inter')
         if not os.path.isfile(path):
             raise SystemExit(f'missing input file {path}')
-        if args.model == 'SRGNN':
+        if args.model in SESSION_MODELS:
             require_columns(path, SESSION_HEADER, exact=True)
         else:
             require_columns(path, KG_INTER_FIELDS)
@@ -284,7 +296,7 @@ def recbole_config_dict(args, data_path, workdir):
         'unused_col': None,
         'additional_feat_suffix': None,
     }
-    if args.model == 'SRGNN':
+    if args.model in SESSION_MODELS:
         cfg.update({
             'USER_ID_FIELD': 'session_id',
             'ITEM_ID_FIELD': 'item_id',
@@ -351,7 +363,7 @@ def peak_rss_mb():
 def map_metrics(raw, model):
     """Rename RecBole metric keys ('hit@20') to ours ('HR@20')."""
     names = {'recall': 'Recall', 'mrr': 'MRR', 'ndcg': 'NDCG',
-             'hit': 'HR' if model == 'SRGNN' else 'Hit',
+             'hit': 'HR' if model in SESSION_MODELS else 'Hit',
              'precision': 'Precision'}
     out = {}
     for key, value in raw.items():
@@ -410,9 +422,22 @@ def run(args, workdir):
 
     import torch
     import recbole.trainer.trainer as trainer_module
-    from recbole.config import Config
-    from recbole.data import create_dataset, data_preparation
-    from recbole.utils import get_model, get_trainer, init_logger, init_seed
+    from recbole.utils import init_logger, init_seed
+    if args.model in RECBOLE_GNN_MODELS:
+        # RecBole-GNN's entry points (as its run_recbole_gnn.py uses them).
+        try:
+            from recbole_gnn.config import Config
+            from recbole_gnn.utils import (create_dataset, data_preparation,
+                                           get_model, get_trainer)
+        except ImportError:
+            raise SystemExit(
+                f'{args.model} needs RecBole-GNN, which is not installed in '
+                f'this environment ({sys.executable}); it is not on PyPI: '
+                f'pip install git+https://github.com/RUCAIBox/RecBole-GNN')
+    else:
+        from recbole.config import Config
+        from recbole.data import create_dataset, data_preparation
+        from recbole.utils import get_model, get_trainer
 
     if args.device == 'cuda' and not torch.cuda.is_available():
         raise SystemExit('--device cuda but torch sees no GPU')
@@ -512,7 +537,7 @@ def run(args, workdir):
         'n_test': len(test_data._dataset),
         'n_items': n_items,
     }
-    key = 'n_sessions' if args.model == 'SRGNN' else 'n_users'
+    key = 'n_sessions' if args.model in SESSION_MODELS else 'n_users'
     data_info[key] = dataset.user_num - 1
     if args.model == 'KTUP':
         data_info.update({
@@ -531,7 +556,7 @@ def run(args, workdir):
         else None,
         'optimizer': 'adam',
     }
-    if args.model == 'SRGNN':
+    if args.model in SESSION_MODELS:
         hyper.update({'step': config['step'], 'loss_type': 'CE',
                       'neg_sampling': None})
     else:

@@ -248,7 +248,7 @@ MODEL_SETTINGS: Dict[str, Setting] = {
 DROPOUT = {'niser': 0.1, 'gcsan': 0.2}
 
 
-def session_recipe(model: str, description: str) -> Recipe:
+def session_recipe(model: str, label: str, description: str) -> Recipe:
     r"""The recipe of the session model :obj:`model`."""
     settings = dict(SESSION_SETTINGS)
     for name in SESSION_MODELS[model][1]:
@@ -256,19 +256,20 @@ def session_recipe(model: str, description: str) -> Recipe:
             unit_float, None, f'dropout rate (default: {DROPOUT[model]})')
     return Recipe(model, functools.partial(build_session, model),
                   settings=settings, trainer=dict(SESSION_TRAINER),
-                  description=description)
+                  description=description, label=label)
 
 
 #: Model name to :class:`~pyg_recs.engine.settings.Recipe`; see
 #: :func:`register`.
 RECIPES: Dict[str, Recipe] = {
-    'srgnn': session_recipe('srgnn', 'SR-GNN (Wu et al., AAAI 2019)'),
-    'niser': session_recipe('niser', 'NISER+ (Gupta et al., 2019): '
-                            'normalised item and session vectors'),
-    'gcsan': session_recipe('gcsan', 'GC-SAN (Xu et al., IJCAI 2019): '
-                            'self-attention over the GNN states'),
-    'tagnn': session_recipe('tagnn', 'TAGNN (Yu et al., SIGIR 2020): '
-                            'target-aware attention'),
+    'srgnn': session_recipe('srgnn', 'SR-GNN',
+                            'SR-GNN (Wu et al., AAAI 2019)'),
+    'niser': session_recipe('niser', 'NISER+', 'NISER+ (Gupta et al., '
+                            '2019): normalised item and session vectors'),
+    'gcsan': session_recipe('gcsan', 'GC-SAN', 'GC-SAN (Xu et al., IJCAI '
+                            '2019): self-attention over the GNN states'),
+    'tagnn': session_recipe('tagnn', 'TAGNN', 'TAGNN (Yu et al., SIGIR '
+                            '2020): target-aware attention'),
 }
 
 
@@ -935,10 +936,11 @@ KG_SETTINGS: Dict[str, Setting] = {
 #: KTUP's training settings (the reference's Adam, no decay).
 KG_TRAINER = dict(lr=5e-3, weight_decay=0.0, lr_step=0, lr_gamma=0.1,
                   epochs=50, patience=10)
-for _variant, _text in (('ktup', 'KTUP (Cao et al., WWW 2019)'),
-                        ('tup', 'TUP: KTUP without the knowledge graph'),
-                        ('transh', 'TransH alone: KG completion')):
+for _variant, _label, _text in (
+        ('ktup', 'KTUP', 'KTUP (Cao et al., WWW 2019)'),
+        ('tup', 'TUP', 'TUP: KTUP without the knowledge graph'),
+        ('transh', 'TransH', 'TransH alone: KG completion')):
     RECIPES[_variant] = Recipe(
         _variant, functools.partial(build_ktup, variant=_variant),
         settings=dict(KG_SETTINGS), trainer=dict(KG_TRAINER),
-        description=_text)
+        description=_text, label=_label)

@@ -118,8 +118,13 @@ class Recipe:
     settings: Dict[str, Setting] = field(default_factory=dict)
     trainer: Dict[str, Any] = field(default_factory=dict)
     description: str = ''
+    #: The model's name in tables and charts (default: :attr:`name`).
+    label: str = ''
     #: Keyword arguments the engine itself passes, beyond the settings.
     internal: Tuple[str, ...] = ('device', 'generator')
+
+    def __post_init__(self):
+        self.label = self.label or self.name
 
     def __call__(self, **kwargs):
         unknown = [k for k in kwargs
