@@ -368,7 +368,7 @@ def to_markdown(report: Dict[str, Any]) -> str:
 
 def main(argv=None) -> int:
     from pyg_recs.cli import link_raw, positive_int, resolve_device
-    from pyg_recs.engine.recipes import versions
+    from pyg_recs.engine.runner import versions
     from pyg_recs.io import atomic_json_dump, atomic_write
 
     parser = argparse.ArgumentParser(

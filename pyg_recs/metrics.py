@@ -25,9 +25,11 @@ session-based recommendation (one target per session) HR@20 is the
 precision and recall per example.
 
 Knowledge-graph completion uses :func:`filtered_rank`, the rank of the true
-entity among all entities after removing the other known true ones.
+entity among all entities after removing the other known true ones
+(:class:`KnownTails`), and :func:`kg_completion` evaluates a whole split of
+triples with it.
 """
-from typing import Dict, Iterable, Optional, Sequence
+from typing import Callable, Dict, Iterable, Optional, Sequence
 
 import torch
 from torch import Tensor
@@ -210,6 +212,71 @@ def rank_metrics(ranks: Iterable[Tensor], ks: Sequence[int] = (1, 3, 10)
     return out
 
 
+# Knowledge-graph completion #################################################
+
+class KnownTails:
+    r"""All true triples, sorted once by (head, relation), to look up the
+    known tails of many :obj:`(head, relation, ?)` queries for filtered
+    ranking.
+
+    Args:
+        known (torch.Tensor): The true triples as :obj:`[3, T]` (head,
+            relation, tail).
+        num_relations (int): The number of relations.
+    """
+    def __init__(self, known: Tensor, num_relations: int) -> None:
+        self.num_relations = num_relations
+        key = known[0] * num_relations + known[1]
+        perm = key.argsort()
+        self.key, self.tails = key[perm], known[2][perm]
+
+    def filter_index(self, head: Tensor, rel: Tensor) -> Tensor:
+        r"""The :obj:`[2, M]` (row, entity) pairs of all known tails of every
+        query :obj:`(head[row], rel[row], ?)`."""
+        query = head * self.num_relations + rel
+        start = torch.searchsorted(self.key, query)
+        count = torch.searchsorted(self.key, query, right=True) - start
+        row = torch.arange(query.numel(), device=query.device)
+        row = row.repeat_interleave(count)
+        offset = torch.arange(int(count.sum()), device=query.device)
+        offset = offset - (torch.cumsum(count, 0) -
+                           count).repeat_interleave(count)
+        return torch.stack(
+            [row, self.tails[start.repeat_interleave(count) + offset]])
+
+
+def kg_completion(scores_fn: Callable, head: Tensor, rel: Tensor,
+                  tail: Tensor, known: KnownTails, batch_size: int = 256,
+                  max_triples: Optional[int] = None) -> Dict[str, float]:
+    r"""Filtered tail prediction: rank the true tail of every triple among
+    all entities, with the other known true tails removed; returns
+    :obj:`'KG_MR'`, :obj:`'KG_MRR'` and :obj:`'KG_Hits@10'`.
+
+    Args:
+        scores_fn (callable): :obj:`scores_fn(head, rel) -> [B, N]`.
+        head, rel, tail (torch.Tensor): The evaluated triples.
+        known (KnownTails): All true triples, used for filtering.
+        batch_size (int, optional): Triples ranked at once.
+        max_triples (int, optional): Evaluate only the first ones.
+    """
+    if max_triples is not None:
+        head, rel, tail = (head[:max_triples], rel[:max_triples],
+                           tail[:max_triples])
+    if head.numel() == 0:
+        return {}
+    ranks = []
+    with torch.no_grad():
+        for i in range(0, head.numel(), batch_size):
+            h, r, t = (head[i:i + batch_size], rel[i:i + batch_size],
+                       tail[i:i + batch_size])
+            scores = scores_fn(h, r)
+            filt = known.filter_index(h, r)
+            ranks.append(filtered_rank(scores, t, filt).cpu())
+    out = rank_metrics(ranks, ks=(10, ))
+    return {'KG_MR': out['MR'], 'KG_MRR': out['MRR'],
+            'KG_Hits@10': out['Hits@10']}
+
+
 __all__ = [
     'METRICS',
     'RankingMetrics',
@@ -217,4 +284,6 @@ __all__ = [
     'top_k',
     'filtered_rank',
     'rank_metrics',
+    'KnownTails',
+    'kg_completion',
 ]

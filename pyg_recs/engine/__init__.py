@@ -9,7 +9,8 @@ from .checkpoint import (
 )
 from .settings import Recipe, Setting, SettingError
 from .trainer import Trainer
-from .recipes import RECIPES, Experiment, load_run, register, run
+from .recipes import RECIPES, Experiment, register
+from .runner import load_run, run
 
 __all__ = [
     'Trainer',
