@@ -416,7 +416,7 @@ def build_ktup(
         seen = train_i[train_u == u]
         exclude = torch.stack([torch.zeros_like(seen), seen]).to(device)
         top = model.recommend(torch.tensor([u], device=device), k,
-                              exclude_index=exclude)[0].cpu()
+                              exclude=exclude)[0].cpu()
         explained = model.explain(torch.full_like(top, u).to(device),
                                   top.to(device), relation_names)
         items = raw_item[top].tolist() if isinstance(raw_item, Tensor) \

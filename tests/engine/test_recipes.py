@@ -28,6 +28,67 @@ def test_every_recipe_trains_one_tiny_epoch(name, sample_root, tmp_path):
                  str(out)]) == 0
     record = json.loads(out.read_text())
     assert record['model'] == name and len(record['epochs']) == 1
+
+
+@pytest.mark.parametrize('name', sorted(RECIPES))
+def test_every_recipe_model_is_a_recommender(name, sample_root, tmp_path):
+    # The engine relies on the written interface only.
+    from pyg_recs.nn.models import Recommender
+    recipe = RECIPES[name]
+    assert set(recipe.trainer_defaults()) == {
+        'epochs', 'lr', 'weight_decay', 'lr_step', 'lr_gamma', 'patience'}
+    if name in SESSION_MODELS:
+        exp = recipe(dataset='srgnn-format', root=sample_root, hidden=8)
+    else:
+        src = shared_path('recbole-test-kg')
+        root = link_raw([osp.join(src, f'test.{ext}')
+                         for ext in ('inter', 'kg', 'link')],
+                        str(tmp_path / 'kg'))
+        exp = recipe(dataset='test', root=root, strict=False, hidden=8,
+                     kg_eval_max=10)
+    assert isinstance(exp.model, Recommender)
+    batch = next(iter(exp.train_loader))
+    assert exp.model.batch_loss(batch).dim() == 0
+
+
+def test_recipes_refuse_unknown_settings_and_take_trainer_defaults(
+        sample_root):
+    from pyg_recs.engine import SettingError
+    with pytest.raises(SettingError, match="'hiden'"):
+        RECIPES['srgnn'](dataset='srgnn-format', root=sample_root, hiden=8)
+    with pytest.raises(SettingError, match="'omega'"):
+        RECIPES['niser'](dataset='srgnn-format', root=sample_root, omega=1)
+    assert RECIPES['ktup'].trainer_defaults()['lr'] == 5e-3
+    assert RECIPES['ktup'].trainer_defaults()['lr_step'] == 0
+    assert RECIPES['srgnn'].trainer_defaults()['lr_step'] == 3
+    assert RECIPES['gcsan'].label == 'GC-SAN'
+
+
+def test_register_a_model_from_outside(sample_root, tmp_path):
+    # A new model is its file plus its recipe: it then trains through run()
+    # and the CLI with its own flags, nothing else to edit.
+    from pyg_recs.engine import Setting, register, run
+    from pyg_recs.engine.recipes import build_session
+    from pyg_recs.engine.settings import positive_int
+
+    def build(dataset, root, hidden=8, device='cpu', generator=None):
+        return build_session('srgnn', dataset, root, hidden=hidden,
+                             device=device, generator=generator)
+
+    register('mine', build, settings={
+        'dataset': Setting(str, 'srgnn-format'),
+        'root': Setting(str, None),
+        'hidden': Setting(positive_int, 8, 'embedding size')},
+        trainer=dict(epochs=1, lr=0.01), description='my model')
+    try:
+        record = run('mine', dict(dataset='srgnn-format', root=sample_root),
+                     progress=False)
+        assert record['hparams']['lr'] == 0.01
+        assert len(record['epochs']) == 1
+        assert main(['train', 'mine', '--root', sample_root, '--hidden', '4',
+                     '--no-progress', '--out', str(tmp_path / 'r')]) == 0
+    finally:
+        RECIPES.pop('mine')
     assert record['train_losses'][0] > 0
 
 

@@ -237,7 +237,7 @@ def test_ktup_recommend():
 
     exclude = torch.tensor([[0, 0, 1], [int(top[0, 0]), int(top[0, 1]),
                                         int(top[1, 2])]])
-    top_ex = model.recommend(user_index, k=NUM_ITEMS, exclude_index=exclude)
+    top_ex = model.recommend(user_index, k=NUM_ITEMS, exclude=exclude)
     assert top_ex.size() == (2, NUM_ITEMS)
     assert int(top[0, 0]) not in top_ex[0, :7].tolist()
     assert int(top[0, 1]) not in top_ex[0, :7].tolist()

@@ -141,12 +141,12 @@ def test_ktup_ids_outside_vocabulary(use_kg):
             'pos_item_index': ok_item,
             'neg_item_index': ok_item
         }), USER_RANGE),
-        (lambda: model.recommend(ok_user, 3, exclude_index=torch.tensor(
-            [[0, 2], [1, 6]])), "'exclude_index[0]' must hold ids in [0, 1]"),
-        (lambda: model.recommend(ok_user, 3, exclude_index=torch.tensor(
-            [[0, 1], [3, 10]])), "'exclude_index[1]' must hold ids in [0, 9]"),
-        (lambda: model.recommend(ok_user, 3, exclude_index=t(0, 1)),
-         "'exclude_index' must have shape [2, M] (got [2])"),
+        (lambda: model.recommend(ok_user, 3, exclude=torch.tensor(
+            [[0, 2], [1, 6]])), "'exclude[0]' must hold ids in [0, 1]"),
+        (lambda: model.recommend(ok_user, 3, exclude=torch.tensor(
+            [[0, 1], [3, 10]])), "'exclude[1]' must hold ids in [0, 9]"),
+        (lambda: model.recommend(ok_user, 3, exclude=t(0, 1)),
+         "'exclude' must have shape [2, M] (got [2])"),
     ]
     for fn, message in cases:
         with pytest.raises(ValueError, match=re.escape(message)):
@@ -217,11 +217,11 @@ def test_ktup_user_without_training_items():
     plain = model.recommend(users, k=4)
     # Neither user has training items: an empty exclusion changes nothing.
     none = torch.empty(2, 0, dtype=torch.long)
-    assert torch.equal(model.recommend(users, 4, exclude_index=none), plain)
+    assert torch.equal(model.recommend(users, 4, exclude=none), plain)
     # User 0 has training items, user 2 has none:
     seen = plain[0, :2]
     exclude = torch.stack([torch.zeros_like(seen), seen])
-    top = model.recommend(users, 4, exclude_index=exclude)
+    top = model.recommend(users, 4, exclude=exclude)
     assert torch.equal(top[1], plain[1])
     assert not set(seen.tolist()) & set(top[0].tolist())
     scores = model.full_scores(users)[0]

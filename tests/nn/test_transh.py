@@ -138,3 +138,42 @@ def test_transh_learns_toy_kg():
         pos = model(head, rel, tail)
         neg = model(head, rel, torch.randint(num_nodes, tail.size()))
     assert float(pos.mean()) > float(neg.mean())
+
+
+def test_transh_meets_the_recommender_interface():
+    from pyg_recs.nn.models import Recommender
+    torch.manual_seed(0)
+    model = TransH(num_nodes=12, num_relations=3, hidden_channels=8)
+    assert isinstance(model, Recommender) and isinstance(model, KGEModel)
+    batch = {'head_index': torch.tensor([0, 5]),
+             'rel_type': torch.tensor([1, 2]),
+             'tail_index': torch.tensor([3, 4])}
+    scores = model.batch_scores(batch)
+    assert torch.allclose(
+        scores, model.score_all_tails(batch['head_index'],
+                                      batch['rel_type']))
+    top = model.recommend(batch, k=4)
+    assert torch.equal(top, scores.topk(4).indices)
+    exclude = torch.tensor([[0], [int(top[0, 0])]])
+    assert int(top[0, 0]) not in model.recommend(batch, 4, exclude)[0]
+    loss = model.batch_loss(batch)
+    assert loss.dim() == 0
+    with pytest.raises(ValueError, match='empty batch'):
+        model.loss(*[torch.tensor([], dtype=torch.long)] * 3)
+    with pytest.raises(ValueError, match='rel_type'):
+        model.batch_scores({'head_index': torch.tensor([0])})
+
+
+def test_ktup_kg_loss_is_transh_loss_plus_constraints():
+    from pyg_recs.nn.models import KTUP
+    torch.manual_seed(0)
+    model = KTUP(num_users=4, num_items=5, num_entities=9, num_relations=2,
+                 hidden_channels=8, item_entity=torch.arange(5),
+                 orthogonal_weight=0.0, norm_weight=0.0, kg_weight=1.0)
+    triples = (torch.tensor([0, 1, 2]), torch.tensor([0, 1, 0]),
+               torch.tensor([3, 4, 5]))
+    torch.manual_seed(1)
+    ktup = model.kg_loss(*triples)
+    torch.manual_seed(1)
+    transh = model.kg.loss(*triples, margin=model.margin)
+    assert torch.allclose(ktup, transh)

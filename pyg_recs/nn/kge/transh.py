@@ -8,13 +8,15 @@ from torch_geometric.nn.kge import KGEModel
 from torch_geometric.typing import OptTensor
 from tqdm import tqdm
 
+from pyg_recs.nn.recommender import Recommender
+
 #: Default upper bound on the number of elements of one
 #: :obj:`[batch_size, chunk_size, hidden_channels]` intermediate tensor of
 #: the batched scoring functions (16 MiB in :obj:`float32`).
 CHUNK_ELEMENTS = 2**22
 
 
-class TransH(KGEModel):
+class TransH(KGEModel, Recommender):
     r"""The TransH model from the `"Knowledge Graph Embedding by
     Translating on Hyperplanes" <https://ojs.aaai.org/index.php/AAAI/
     article/view/8870>`_ paper.
@@ -161,25 +163,59 @@ class TransH(KGEModel):
         head_index: Tensor,
         rel_type: Tensor,
         tail_index: Tensor,
-    ) -> Tensor:
+        margin: Optional[float] = None,
+        return_embeddings: bool = False,
+    ):
         r"""The margin ranking loss
         :math:`\max(0, \gamma - d(h, r, t) + d(h', r, t'))` averaged over
         the triplets, against triplets corrupted by :meth:`random_sample`.
+
+        Args:
+            head_index, rel_type, tail_index (torch.Tensor): The triplets.
+            margin (float, optional): :math:`\gamma`, if not
+                :obj:`self.margin`. (default: :obj:`None`)
+            return_embeddings (bool, optional): Also return the head and tail
+                embeddings of the positive then the corrupted triplets
+                (:obj:`[2B, d]` each) and their relations (:obj:`[2B]`), for
+                constraints on them (as :class:`~pyg_recs.nn.models.KTUP`'s
+                KG loss adds). (default: :obj:`False`)
         """
         self.check_triples(head_index, rel_type, tail_index)
+        if head_index.numel() == 0:
+            raise ValueError("The loss of an empty batch is undefined (got "
+                             "an empty 'head_index')")
         neg_head, _, neg_tail = self.random_sample(head_index, rel_type,
                                                    tail_index)
-        head, tail, neg_head, neg_tail = self.lookup(head_index, tail_index,
-                                                     neg_head, neg_tail)
-        pos_score = self.score_embeddings(head, rel_type, tail)
-        neg_score = self.score_embeddings(neg_head, rel_type, neg_tail)
-
-        return F.margin_ranking_loss(
+        # One lookup of the entity table for everything (see lookup):
+        head, tail = self.lookup(torch.cat([head_index, neg_head]),
+                                 torch.cat([tail_index, neg_tail]))
+        rel_type = torch.cat([rel_type, rel_type])  # positive, corrupted
+        pos_score, neg_score = self.score_embeddings(head, rel_type,
+                                                     tail).chunk(2)
+        loss = F.margin_ranking_loss(
             pos_score,
             neg_score,
             target=torch.ones_like(pos_score),
-            margin=self.margin,
+            margin=self.margin if margin is None else margin,
         )
+        if return_embeddings:
+            return loss, head, tail, rel_type
+        return loss
+
+    def batch_scores(self, batch: Any) -> Tensor:
+        r"""Scores of every entity as the tail of the queries
+        :obj:`(head_index, rel_type, ?)` of a mini-batch (a
+        :class:`~torch_geometric.data.Data` object or a dictionary),
+        :obj:`[batch_size, num_nodes]`: with :meth:`recommend`, TransH meets
+        the :class:`~pyg_recs.nn.models.Recommender` interface (tail
+        prediction)."""
+        keys = ('head_index', 'rel_type')
+        get = batch.get if isinstance(batch, Mapping) else \
+            (lambda key: getattr(batch, key, None))
+        fields = [get(key) for key in keys]
+        if any(field is None for field in fields):
+            raise ValueError(f"TransH.batch_scores needs the fields {keys}")
+        return self.score_all_tails(*fields)
 
     def batch_loss(self, batch: Any) -> Tensor:
         r"""The training loss of a mini-batch of triplets for

@@ -1,3 +1,8 @@
+r"""Models: the :class:`Recommender` interface (defined in
+:mod:`pyg_recs.nn.recommender`, below the layers, so that knowledge-graph
+embeddings meet it too), the SR-GNN family and KTUP."""
+from pyg_recs.nn.recommender import Recommender
+
 from .session_gnn import SessionGNN
 from .srgnn import SRGNN
 from .niser import NISER
@@ -5,4 +10,12 @@ from .gcsan import GCSAN
 from .tagnn import TAGNN
 from .ktup import KTUP
 
-__all__ = ['SessionGNN', 'SRGNN', 'NISER', 'GCSAN', 'TAGNN', 'KTUP']
+__all__ = [
+    'Recommender',
+    'SessionGNN',
+    'SRGNN',
+    'NISER',
+    'GCSAN',
+    'TAGNN',
+    'KTUP',
+]

@@ -7,6 +7,7 @@ from torch.nn import Embedding
 from torch_geometric.typing import OptTensor
 
 from pyg_recs.metrics import top_k
+from pyg_recs.nn.recommender import Recommender
 from pyg_recs.nn.kge.transh import (
     CHUNK_ELEMENTS,
     TransH,
@@ -18,7 +19,7 @@ REC_KEYS = ('user_index', 'pos_item_index', 'neg_item_index')
 KG_KEYS = ('head_index', 'rel_type', 'tail_index')
 
 
-class KTUP(torch.nn.Module):
+class KTUP(Recommender):
     r"""The KTUP model from the `"Unifying Knowledge Graph Learning and
     Recommendation: Towards a Better Understanding of User Preferences"
     <https://arxiv.org/abs/1902.06236>`_ paper.
@@ -478,32 +479,39 @@ class KTUP(torch.nn.Module):
         return self.full_scores(user_index)
 
     @torch.no_grad()
-    def recommend(self, user_index: Tensor, k: int,
-                  exclude_index: OptTensor = None) -> Tensor:
+    def recommend(self, batch: Any, k: int = 20,
+                  exclude: OptTensor = None) -> Tensor:
         r"""Returns the top-:obj:`k` items of every user, best first,
         :obj:`[batch_size, k]`.
 
         Args:
-            user_index (torch.Tensor): The users, :obj:`[batch_size]`.
-            k (int): The number of recommendations.
-            exclude_index (torch.Tensor, optional): :obj:`[2, M]` pairs (row
-                of :obj:`user_index`, item) never to recommend, such as the
-                training items; it may be empty (a user without training
-                items). Where fewer than :obj:`k` items are left, the
-                excluded ones fill the end of the row. (default: :obj:`None`)
+            batch (torch.Tensor or any): The users, :obj:`[batch_size]`, or
+                a mini-batch with :obj:`user_index`.
+            k (int, optional): The number of recommendations.
+                (default: :obj:`20`)
+            exclude (torch.Tensor, optional): :obj:`[2, M]` pairs (row of
+                the batch, item) never to recommend, such as the training
+                items; it may be empty (a user without training items).
+                Where fewer than :obj:`k` items are left, the excluded ones
+                fill the end of the row. (default: :obj:`None`)
         """
         if k < 1:
             raise ValueError(f"Invalid 'k' (got {k})")
-        if exclude_index is not None:
-            self._check_exclude(exclude_index, user_index.numel())
-        return top_k(self.full_scores(user_index), k, exclude_index)
+        user_index = batch if isinstance(batch, Tensor) else \
+            _field(batch, 'user_index')
+        if user_index is None:
+            raise ValueError(f"KTUP.recommend needs users or a batch with "
+                             f"'user_index' (got fields {_fields(batch)})")
+        if exclude is not None:
+            self.check_exclude(exclude, user_index.numel())
+        return top_k(self.full_scores(user_index), k, exclude)
 
-    def _check_exclude(self, exclude_index: Tensor, num_rows: int) -> None:
-        if exclude_index.dim() != 2 or exclude_index.size(0) != 2:
-            raise ValueError(f"'exclude_index' must have shape [2, M] (got "
-                             f"{list(exclude_index.size())})")
-        check_index((exclude_index[0], num_rows, 'exclude_index[0]'),
-                    (exclude_index[1], self.num_items, 'exclude_index[1]'))
+    def check_exclude(self, exclude: Tensor, num_rows: int) -> None:
+        if exclude.dim() != 2 or exclude.size(0) != 2:
+            raise ValueError(f"'exclude' must have shape [2, M] (got "
+                             f"{list(exclude.size())})")
+        check_index((exclude[0], num_rows, 'exclude[0]'),
+                    (exclude[1], self.num_items, 'exclude[1]'))
 
     @torch.no_grad()
     def explain(
@@ -606,21 +614,12 @@ class KTUP(torch.nn.Module):
             tail_index (torch.Tensor): The tail entities, :obj:`[batch_size]`.
         """
         kg = self._require_kg('kg_loss')
-        kg.check_triples(head_index, rel_type, tail_index)
-        if head_index.numel() == 0:
-            raise ValueError("The loss of an empty batch is undefined (got "
-                             "an empty 'head_index')")
-        neg_head, _, neg_tail = kg.random_sample(head_index, rel_type,
-                                                 tail_index)
-        # One lookup of the entity table for everything (see TransH.lookup):
-        ent = kg.lookup(torch.cat([head_index, neg_head]),
-                        torch.cat([tail_index, neg_tail]))
-        rel_type = torch.cat([rel_type, rel_type])  # positive and negative
-        pos_score, neg_score = kg.score_embeddings(ent[0], rel_type,
-                                                   ent[1]).chunk(2)
-        loss = F.margin_ranking_loss(pos_score, neg_score,
-                                     target=torch.ones_like(pos_score),
-                                     margin=self.margin)
+        # TransH's margin loss, with KTUP's margin, and the embeddings of the
+        # positive and corrupted triplets for the constraints:
+        loss, head, tail, rel_type = kg.loss(head_index, rel_type,
+                                             tail_index, margin=self.margin,
+                                             return_embeddings=True)
+        ent = (head, tail)
         num_triplets = max(1, head_index.numel())
         rel = kg.rel_emb(rel_type)  # [2B, d]
         if self.orthogonal_weight != 0:

@@ -7,10 +7,11 @@ from torch.nn import Embedding
 from torch_geometric.typing import Adj, OptTensor
 
 from pyg_recs.data.session_graph import IGNORE_INDEX
+from pyg_recs.nn.recommender import Recommender
 from pyg_recs.nn.conv.srgnn_conv import SRGNNConv
 
 
-class SessionGNN(torch.nn.Module):
+class SessionGNN(Recommender):
     r"""The base of the SR-GNN family: item embeddings refined on each
     session graph by the gated :class:`~pyg_recs.nn.conv.SRGNNConv`, a
     readout that turns the clicks of a session into a session vector
@@ -19,8 +20,9 @@ class SessionGNN(torch.nn.Module):
 
     A model of the family implements :meth:`readout`, and may change how
     item states enter the graph (:meth:`embed`) and how sessions meet items
-    (:meth:`score`, or :meth:`forward` as a whole). The engine relies on
-    :meth:`batch_scores`, :meth:`batch_loss` and :meth:`recommend`.
+    (:meth:`score`, or :meth:`forward` as a whole). It meets the
+    :class:`~pyg_recs.nn.models.Recommender` interface the engine relies on
+    (:meth:`batch_scores`, :meth:`batch_loss`, :meth:`recommend`).
 
     Args:
         num_items (int): The number of items.
@@ -164,15 +166,6 @@ class SessionGNN(torch.nn.Module):
         if batch.y.numel() == 0:
             raise ValueError('The loss of an empty batch is undefined')
         return self.loss(self.batch_scores(batch), batch.y)
-
-    @torch.no_grad()
-    def recommend(self, batch, k: int = 20) -> Tensor:
-        r"""Returns the top-:obj:`k` item ids for every session of the
-        mini-batch, :obj:`[batch_size, k]`, best first."""
-        if k < 1:
-            raise ValueError(f"Invalid 'k' (got {k})")
-        scores = self.batch_scores(batch)
-        return scores.topk(min(k, self.num_items), dim=-1).indices
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.num_items}, '
