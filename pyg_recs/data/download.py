@@ -20,7 +20,7 @@ import stat
 import tarfile
 import tempfile
 import zipfile
-from typing import List, Optional, Sequence, Union
+from typing import Iterable, List, Optional, Sequence, Union
 
 #: Bytes read at once when hashing or copying.
 CHUNK_SIZE = 2**20
@@ -146,7 +146,8 @@ def _check_hashes(sha256) -> Optional[List[str]]:
     return [h.lower() for h in hashes]
 
 
-def safe_extract(archive_path: str, folder: str) -> List[str]:
+def safe_extract(archive_path: str, folder: str,
+                 names: Optional[Iterable[str]] = None) -> List[str]:
     r"""Extracts a :obj:`.zip` or :obj:`.tar` (plain, :obj:`.gz`,
     :obj:`.bz2` or :obj:`.xz`) archive into :obj:`folder`, refusing every
     member that is not a plain file or folder inside :obj:`folder`.
@@ -162,6 +163,10 @@ def safe_extract(archive_path: str, folder: str) -> List[str]:
     Args:
         archive_path (str): The archive.
         folder (str): The target folder.
+        names (iterable of str, optional): Extract only the files of these
+            names (the last component of the member's path, wherever it
+            lies in the archive); every member is vetted all the same.
+            (default: :obj:`None`, every member)
 
     Returns:
         The paths of the extracted files, in archive order.
@@ -185,10 +190,11 @@ def safe_extract(archive_path: str, folder: str) -> List[str]:
     tmp_dir = tempfile.mkdtemp(dir=folder, prefix='.extract-')
     try:
         try:
+            wanted = None if names is None else set(names)
             if kind == 'zip':
-                names = _extract_zip(archive_path, tmp_dir)
+                names = _extract_zip(archive_path, tmp_dir, wanted)
             else:
-                names = _extract_tar(archive_path, tmp_dir)
+                names = _extract_tar(archive_path, tmp_dir, wanted)
         except (zipfile.BadZipFile, tarfile.TarError, EOFError,
                 zipfile.LargeZipFile) as e:
             raise ValueError(f"Could not extract '{archive_path}' (corrupt "
@@ -246,7 +252,8 @@ def _check_inside(archive_path: str, name: str, root: str,
     return target
 
 
-def _extract_zip(archive_path: str, root: str) -> List[tuple]:
+def _extract_zip(archive_path: str, root: str,
+                 wanted: Optional[set] = None) -> List[tuple]:
     with zipfile.ZipFile(archive_path) as zf:
         members = []
         for info in zf.infolist():
@@ -262,10 +269,11 @@ def _extract_zip(archive_path: str, root: str) -> List[tuple]:
                     f"'{info.filename}' is not a plain file or folder")
             members.append((info.filename, parts, info.is_dir(),
                             functools.partial(zf.open, info)))
-        return _write_members(archive_path, root, members)
+        return _write_members(archive_path, root, members, wanted)
 
 
-def _extract_tar(archive_path: str, root: str) -> List[tuple]:
+def _extract_tar(archive_path: str, root: str,
+                 wanted: Optional[set] = None) -> List[tuple]:
     with tarfile.open(archive_path, 'r:*') as tf:
         members = []
         for member in tf.getmembers():
@@ -286,11 +294,11 @@ def _extract_tar(archive_path: str, root: str) -> List[tuple]:
                     f"'{member.name}' is not a plain file or folder")
             members.append((member.name, parts, member.isdir(),
                             functools.partial(tf.extractfile, member)))
-        return _write_members(archive_path, root, members)
+        return _write_members(archive_path, root, members, wanted)
 
 
-def _write_members(archive_path: str, root: str,
-                   members: List[tuple]) -> List[tuple]:
+def _write_members(archive_path: str, root: str, members: List[tuple],
+                   wanted: Optional[set] = None) -> List[tuple]:
     r"""Writes the vetted :obj:`(name, parts, is_dir, open_member)` members
     of an archive below :obj:`root`, after checking all their names; returns
     :obj:`(parts, is_dir)` of every member written."""
@@ -302,6 +310,8 @@ def _write_members(archive_path: str, root: str,
             raise UnsafeArchiveError(
                 f"Refusing to extract '{archive_path}': member {name!r} "
                 f"has no file name")
+        if wanted is not None and (is_dir or parts[-1] not in wanted):
+            continue
         kept.append((name, parts, is_dir, open_member))
 
     out = []

@@ -1,11 +1,13 @@
 import os
 import os.path as osp
+import shutil
 import zipfile
 from typing import Callable, Dict, List, Optional
 
 from torch_geometric.data import download_google_url
 
 from pyg_recs.data.clicks import read_diginetica_clicks, srgnn_preprocess
+from pyg_recs.data.download import safe_extract
 from pyg_recs.datasets.session_dataset import Examples, SessionDataset
 
 
@@ -145,24 +147,23 @@ class Diginetica(SessionDataset):
             except Exception as e:  # Drive asks for a login or is down.
                 raise RuntimeError(f"Could not download Diginetica ({e}). "
                                    f"{manual}") from e
-        try:
-            with zipfile.ZipFile(path) as archive:
-                member = next((name for name in archive.namelist()
-                               if osp.basename(name) ==
-                               self.default_raw_file_name), None)
-                if member is None:
-                    raise RuntimeError(
-                        f"'{path}' holds no '{self.default_raw_file_name}'. "
-                        f"{manual}")
-                with archive.open(member) as src, open(
-                        self.raw_paths[0] + '.tmp', 'wb') as dst:
-                    while chunk := src.read(1 << 24):
-                        dst.write(chunk)
-        except zipfile.BadZipFile as e:
+        if not zipfile.is_zipfile(path):
             os.remove(path)  # An HTML page instead of the archive.
             raise RuntimeError(f"The download of '{path}' is not a zip "
-                               f"archive ({e}). {manual}") from e
-        os.replace(self.raw_paths[0] + '.tmp', self.raw_paths[0])
+                               f"archive. {manual}")
+        # Every member is vetted (no absolute paths, '..' or links); only
+        # the click file is written, into a temporary folder first.
+        tmp = osp.join(self.raw_dir, '.diginetica-extract')
+        try:
+            extracted = safe_extract(path, tmp,
+                                     names=[self.default_raw_file_name])
+            if not extracted:
+                raise RuntimeError(
+                    f"'{path}' holds no '{self.default_raw_file_name}'. "
+                    f"{manual}")
+            os.replace(extracted[0], self.raw_paths[0])
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
         os.remove(path)
 
     def read_examples(self) -> Dict[str, Examples]:

@@ -87,3 +87,21 @@ def test_extract_from_zip(tmp_path):
 def test_download(tmp_path):  # pragma: no cover
     ds = Diginetica(str(tmp_path), split='test')
     assert len(ds) == 60858 and ds.num_items == 43097
+
+
+def test_extract_refuses_an_unsafe_zip_and_writes_nothing(tmp_path):
+    # The download is extracted with safe_extract: a member pointing
+    # outside the raw folder stops everything before a file is written.
+    import zipfile
+
+    from pyg_recs.data.download import UnsafeArchiveError
+    raw = tmp_path / 'raw'
+    raw.mkdir()
+    with zipfile.ZipFile(raw / Diginetica.zip_name, 'w') as z:
+        z.writestr('../evil.csv', 'x')
+        z.writestr('train-item-views.csv', 'sessionId;userId;itemId\n')
+    with pytest.raises(UnsafeArchiveError, match=r"\.\."):
+        Diginetica(str(tmp_path))
+    assert not (tmp_path / 'evil.csv').exists()
+    assert not (raw / 'train-item-views.csv').exists()
+    assert not (raw / '.diginetica-extract').exists()
