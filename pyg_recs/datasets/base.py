@@ -23,14 +23,14 @@ import os
 import os.path as osp
 import sys
 import warnings
-from typing import Any, Type
+from typing import Any, Dict, Optional, Sequence, Type
 
 import torch
 from torch_geometric.data import Data, InMemoryDataset
 from torch_geometric.data.data import BaseData
 from torch_geometric.data.dataset import _repr, files_exist
 
-from pyg_recs.io import atomic_json_dump, torch_load_reason
+from pyg_recs.io import atomic_json_dump, atomic_torch_save, torch_load_reason
 
 #: The file that records the pre-processing a folder was built with.
 PRE_PROCESSING = 'pre_processing.json'
@@ -111,10 +111,27 @@ class SafeInMemoryDataset(InMemoryDataset):
         if self.log and 'PYTEST_CURRENT_TEST' not in os.environ:
             print('Done!', file=sys.stderr)
 
+    @classmethod
+    def save(cls, data_list: Sequence[BaseData], path: str) -> None:
+        r"""Collates :obj:`data_list` and saves it to :obj:`path` in the
+        format of :meth:`InMemoryDataset.save
+        <torch_geometric.data.InMemoryDataset.save>`, atomically: an
+        interrupted or failed write (a full disk) leaves the previous file
+        as it was."""
+        data, slices = cls.collate(data_list)
+        cls.save_collated(data, slices, path)
+
+    @staticmethod
+    def save_collated(data: BaseData, slices: Optional[Dict[str, Any]],
+                      path: str) -> None:
+        r"""Saves already collated storage (*e.g.* built with vectorised
+        operations, without a list of graphs) like :meth:`save` does."""
+        atomic_torch_save((data.to_dict(), slices, data.__class__), path)
+
     def load(self, path: str, data_cls: Type[BaseData] = Data) -> None:
-        r"""Loads the collated storage written by :meth:`save` (or the same
-        tuple written atomically) from :obj:`path`, with
-        :obj:`weights_only=True` and a clear error for a foreign file."""
+        r"""Loads the collated storage written by :meth:`save` from
+        :obj:`path`, with :obj:`weights_only=True` and a clear error for a
+        foreign file."""
         out = safe_torch_load(path)
         if not (isinstance(out, tuple) and len(out) in (2, 3)
                 and isinstance(out[0], (dict, BaseData))):

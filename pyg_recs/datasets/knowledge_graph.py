@@ -14,7 +14,7 @@ from pyg_recs.data.kg import (  # noqa: F401 (the edge types)
 )
 from pyg_recs.data.split import check_ratios
 from pyg_recs.datasets.base import SafeInMemoryDataset
-from pyg_recs.io import atomic_json_dump, atomic_torch_save
+from pyg_recs.io import atomic_json_dump
 
 
 class KGRecDataset(SafeInMemoryDataset):
@@ -35,8 +35,7 @@ class KGRecDataset(SafeInMemoryDataset):
         data = self.read_data()
         if self.pre_transform is not None:
             data = self.pre_transform(data)
-        atomic_torch_save((data.to_dict(), None, HeteroData),
-                          self.processed_paths[0])
+        self.save([data], self.processed_paths[0])
         stats = kg_rec_stats(data)
         stats['seconds'] = round(perf_counter() - t, 3)
         atomic_json_dump(stats, osp.join(self.processed_dir, 'stats.json'))

@@ -187,8 +187,7 @@ class SessionDataset(SafeInMemoryDataset):
                     for d in _separate_all(data, slices, sizes[split])
                 ]
                 data, slices = self.collate(data_list)
-            atomic_torch_save((data.to_dict(), slices, data.__class__),
-                              self.processed_paths[i])
+            self.save_collated(data, slices, self.processed_paths[i])
             del data, slices
         atomic_torch_save({'item_ids': torch.from_numpy(item_ids)},
                           self.processed_paths[3])

@@ -123,3 +123,26 @@ def test_unseen_test_items_warn(tmp_path):
                                      'stats.json')).read())
     assert stats['unseen_test'] == {'num_items': 2, 'num_clicks': 1,
                                     'num_targets': 1}
+
+
+def test_save_is_pyg_format_and_atomic(tmp_path, monkeypatch):
+    # Datasets write through SafeInMemoryDataset.save: PyG's collated
+    # format, loaded back with weights_only=True; a failed write leaves the
+    # previous file as it was.
+    from torch_geometric.data import Data
+
+    from pyg_recs.datasets.base import SafeInMemoryDataset
+    path = str(tmp_path / 'data.pt')
+    graphs = [Data(x=torch.arange(3)), Data(x=torch.arange(2))]
+    SafeInMemoryDataset.save(graphs, path)
+    data, slices, cls = torch.load(path, weights_only=True)
+    assert cls is Data and slices['x'].tolist() == [0, 3, 5]
+    before = open(path, 'rb').read()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, 'No space left on device')
+
+    monkeypatch.setattr(torch, 'save', full_disk)
+    with pytest.raises(OSError):
+        SafeInMemoryDataset.save(graphs[:1], path)
+    assert open(path, 'rb').read() == before
