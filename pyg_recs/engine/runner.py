@@ -124,6 +124,8 @@ def run(
         raise ValueError(f"Unknown model '{model_name}'; choose from "
                          f"{sorted(RECIPES)}")
     recipe = RECIPES[model_name]
+    if isinstance(recipe, Recipe):  # Before anything is written.
+        recipe.check(settings)
     given = dict(epochs=epochs, lr=lr, weight_decay=weight_decay,
                  lr_step=lr_step, lr_gamma=lr_gamma, patience=patience)
     defaults = (recipe.trainer_defaults() if isinstance(recipe, Recipe)

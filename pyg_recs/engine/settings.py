@@ -126,13 +126,18 @@ class Recipe:
     def __post_init__(self):
         self.label = self.label or self.name
 
-    def __call__(self, **kwargs):
-        unknown = [k for k in kwargs
+    def check(self, settings: Dict[str, Any]) -> None:
+        r"""Raises :class:`SettingError` for a setting this recipe does
+        not know (a recipe registered without settings takes any)."""
+        unknown = [k for k in settings
                    if k not in self.settings and k not in self.internal]
         if unknown and self.settings:
             raise SettingError(
                 f"Unknown setting(s) {sorted(unknown)} for the "
                 f"'{self.name}' recipe; it takes {sorted(self.settings)}")
+
+    def __call__(self, **kwargs):
+        self.check(kwargs)
         return self.build(**kwargs)
 
     def trainer_defaults(self) -> Dict[str, Any]:

@@ -64,6 +64,15 @@ def test_recipes_refuse_unknown_settings_and_take_trainer_defaults(
     assert RECIPES['gcsan'].label == 'GC-SAN'
 
 
+def test_run_refuses_unknown_settings_before_writing(sample_root, tmp_path):
+    from pyg_recs.engine import SettingError, run
+    out = tmp_path / 'run'
+    with pytest.raises(SettingError, match="'hiden'"):
+        run('srgnn', dict(dataset='srgnn-format', root=sample_root,
+                          hiden=8), out_dir=str(out), progress=False)
+    assert not out.exists()
+
+
 def test_register_a_model_from_outside(sample_root, tmp_path):
     # A new model is its file plus its recipe: it then trains through run()
     # and the CLI with its own flags, nothing else to edit.
