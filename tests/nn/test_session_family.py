@@ -202,3 +202,64 @@ def test_sample_training_beats_most_popular(cls, sample_root):
     pop = baseline.compute()
     assert metrics['HR@20'] > pop['HR@20']
     assert metrics['MRR@20'] > pop['MRR@20']
+
+
+def test_segment_softmax_sum_matches_pyg_softmax_and_gradients():
+    from torch_geometric.utils import segment, softmax
+
+    from pyg_recs.nn.aggr import segment_softmax_sum
+    torch.manual_seed(0)
+    ptr = torch.tensor([0, 3, 4, 9])
+    logits = torch.randn(9, 5, dtype=torch.double, requires_grad=True)
+    values = torch.randn(9, 5, dtype=torch.double, requires_grad=True)
+    out = segment_softmax_sum(logits, values, ptr)
+    expected = segment(softmax(logits, ptr=ptr, dim=0) * values, ptr)
+    assert torch.allclose(out, expected)
+    assert torch.autograd.gradcheck(
+        lambda a, b: segment_softmax_sum(a, b, ptr), (logits, values))
+    # Large logits do not overflow; -inf (a row that is never clicked)
+    # gets no weight.
+    big = logits.detach().clone()
+    big[0] = 1e4
+    big[1] = float('-inf')
+    out = segment_softmax_sum(big, values.detach(), ptr)
+    assert torch.allclose(out[0], values.detach()[0])
+    assert segment_softmax_sum(
+        logits[:0], values[:0], torch.tensor([0])).size() == (0, 5)
+    with pytest.raises(ValueError, match='every segment'):
+        segment_softmax_sum(logits, values, torch.tensor([0, 3, 3, 9]))
+    with pytest.raises(ValueError, match='same shape'):
+        segment_softmax_sum(logits, values[:, :2], ptr)
+
+
+def test_tagnn_counts_repeated_clicks_and_accepts_unsorted_batches():
+    # Session [1, 2, 1]: node of item 1 clicked twice must weigh as two
+    # clicks in the target attention (the per-item formula over clicks).
+    torch.manual_seed(0)
+    model = TAGNN(10, 8).eval()
+    batch = make_batch([[1, 2, 1], [3, 4]])
+    with torch.no_grad():
+        h = model.node_states(batch.x, batch.edge_index,
+                              batch.edge_weight_in, batch.edge_weight_out)
+        items = model.item_weights()
+        s_h = model.readout(h, batch.click_index, batch.last_index,
+                            batch.batch)
+        clicks = h[batch.click_index]
+        session = batch.batch[batch.click_index]
+        expected = []
+        for b in range(2):
+            hc = clicks[session == b]
+            beta = (model.lin_target(hc) @ items.t()).softmax(dim=0)
+            expected.append(s_h[b] @ items.t() + (beta * (hc @ items.t()))
+                            .sum(dim=0))
+        scores = model.batch_scores(batch)
+    assert torch.allclose(scores, torch.stack(expected), atol=1e-5)
+    # The same batch with its nodes stored out of session order.
+    perm = torch.tensor([2, 0, 3, 1])
+    inv = perm.argsort()
+    with torch.no_grad():
+        shuffled = model(batch.x[perm], inv[batch.edge_index],
+                         inv[batch.click_index], inv[batch.last_index],
+                         batch.batch[perm], batch.edge_weight_in,
+                         batch.edge_weight_out)
+    assert torch.allclose(shuffled, scores, atol=1e-5)

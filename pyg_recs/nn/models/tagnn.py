@@ -1,8 +1,10 @@
+import torch
 from torch import Tensor
 from torch.nn import Linear
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import scatter, softmax
+from torch_geometric.utils import cumsum
 
+from pyg_recs.nn.aggr import segment_softmax_sum
 from pyg_recs.nn.models.srgnn import SRGNN
 
 
@@ -33,12 +35,14 @@ class TAGNN(SRGNN):
 
     All items are scored at once: the affinities
     :math:`\mathbf{V} \mathbf{W} \mathbf{h}_t` and products
-    :math:`\mathbf{V} \mathbf{h}_t` of every click with every item are two
-    matrix products of shape :obj:`[num_clicks, num_items]`, normalised
-    over each session's clicks with :func:`torch_geometric.utils.softmax`
-    and summed per session with :func:`~torch_geometric.utils.scatter`. A
-    mini-batch costs :math:`O(C N d)` for :math:`C` clicks and :math:`N`
-    items (the reference code pads every session to the longest one,
+    :math:`\mathbf{V} \mathbf{h}_t` of every session node with every item
+    are two matrix products of shape :obj:`[num_nodes, num_items]` (a node
+    clicked :math:`c` times is one row with :math:`\log c` added to its
+    affinities, which equals :math:`c` rows of clicks), normalised over each
+    session's nodes and summed in one autograd step by
+    :func:`~pyg_recs.nn.aggr.segment_softmax_sum`. A mini-batch costs
+    :math:`O(U N d)` for :math:`U` session nodes and :math:`N` items (the
+    reference code pads every session to the longest one,
     :math:`O(B L_{\max} N d)`).
 
     Args:
@@ -74,11 +78,14 @@ class TAGNN(SRGNN):
         num_sessions = last_index.numel()
         h = self.node_states(x, edge_index, edge_weight_in, edge_weight_out)
         s_h = self.readout(h, click_index, last_index, batch)
-        v_click = h[click_index]  # [num_clicks, hidden]
-        click_batch = batch[click_index]
         items = self.item_weights()
-        beta = softmax(self.lin_target(v_click) @ items.t(), click_batch,
-                       num_nodes=num_sessions, dim=0)  # [num_clicks, items]
-        target = scatter(beta * (v_click @ items.t()), click_batch, dim=0,
-                         dim_size=num_sessions, reduce='sum')
-        return s_h @ items.t() + target
+        # A node clicked c times weighs as c clicks: log(c) on its logits.
+        count = torch.bincount(click_index, minlength=h.size(0))
+        if h.size(0) > 1 and bool((batch[1:] < batch[:-1]).any()):
+            batch, perm = batch.sort(stable=True)
+            h, count = h[perm], count[perm]
+        ptr = cumsum(torch.bincount(batch, minlength=num_sessions))
+        logits = torch.addmm(count.to(h.dtype).log().unsqueeze(-1),
+                             self.lin_target(h), items.t())
+        target = segment_softmax_sum(logits, h @ items.t(), ptr)
+        return torch.addmm(target.to(s_h.dtype), s_h, items.t())
