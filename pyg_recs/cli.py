@@ -19,6 +19,7 @@ from typing import Any, Dict, List, Optional
 from pyg_recs.engine.recipes import RECIPES
 
 from pyg_recs.engine.settings import (  # noqa: F401 (re-exported)
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -82,7 +83,7 @@ def add_recipe_parser(models, name: str, recipe) -> argparse.ArgumentParser:
                        help=f"at most N epochs (default: {trainer['epochs']})")
     group.add_argument('--lr', type=positive_float, default=trainer['lr'],
                        help=f"learning rate (default: {trainer['lr']})")
-    group.add_argument('--l2', type=float, dest='weight_decay',
+    group.add_argument('--l2', type=non_negative_float, dest='weight_decay',
                        default=trainer['weight_decay'], help='L2 penalty '
                        f"(weight decay; default: {trainer['weight_decay']})")
     group.add_argument('--lr-step', type=non_negative_int,
@@ -92,7 +93,8 @@ def add_recipe_parser(models, name: str, recipe) -> argparse.ArgumentParser:
     group.add_argument('--lr-gamma', type=positive_float,
                        default=trainer['lr_gamma'], help='decay factor '
                        f"(default: {trainer['lr_gamma']})")
-    group.add_argument('--patience', type=int, default=trainer['patience'],
+    group.add_argument('--patience', type=non_negative_int,
+                       default=trainer['patience'],
                        help='early stopping patience in epochs (default: '
                        f"{trainer['patience']})")
     group.add_argument('--device', default='auto',

@@ -18,7 +18,8 @@ from torch import Tensor
 
 from pyg_recs.engine.checkpoint import RunFolderError, RunLock, seed_everything
 from pyg_recs.engine.recipes import RECIPES, Experiment
-from pyg_recs.engine.settings import TRAINER_DEFAULTS, Recipe, SettingError
+from pyg_recs.engine.settings import (TRAINER_DEFAULTS, TRAINER_TYPES,
+                                      Recipe, SettingError, check_value)
 from pyg_recs.engine.trainer import Trainer
 from pyg_recs.io import atomic_json_dump
 
@@ -132,6 +133,8 @@ def run(
                 else dict(TRAINER_DEFAULTS))
     hp = {key: defaults[key] if value is None else value
           for key, value in given.items()}
+    for key, value in hp.items():  # The command line's rules, from Python.
+        check_value(key, value, TRAINER_TYPES[key])
     if out_dir is not None:
         out_dir = osp.abspath(out_dir)
         _prepare_out_dir(out_dir, resume)
@@ -173,6 +176,11 @@ def run(
     if rank != 0:
         json_path = None
     if out_dir is not None and rank == 0:
+        try:  # Another dataset under a new root or raw_from: refuse.
+            _check_same_data(out_dir, exp.stats)
+        except BaseException:
+            lock.release()
+            raise
         config = {
             'model': model_name,
             'settings': _absolute_paths(settings),
@@ -310,6 +318,27 @@ def _check_run_folder(out_dir: str, model_name: str,
         raise RunFolderError(
             f"'{out_dir}' already holds a run; pass --resume to continue "
             f"it, or choose another --out")
+
+
+def _check_same_data(out_dir: str, stats: Dict[str, Any]) -> None:
+    r"""Refuses a run folder whose run saw other data than the dataset just
+    opened (its sizes differ): a resume with another :obj:`root` or
+    :obj:`raw_from` must not continue on another dataset, nor overwrite
+    the run's :obj:`config.json`. Paths themselves may change (a run
+    folder moved to another machine)."""
+    import json
+    path = osp.join(out_dir, 'config.json')
+    if not osp.isfile(path):
+        return
+    with open(path, encoding='utf-8') as f:
+        old = json.load(f).get('stats') or {}
+    diff = [f"{key}={old[key]!r} there, {stats.get(key)!r} here"
+            for key in sorted(old) if old[key] != stats.get(key)]
+    if diff:
+        raise RunFolderError(
+            f"'{out_dir}' was trained on other data than the dataset "
+            f"opened now ({'; '.join(diff)}). Pass the run's own --root "
+            f"and --raw-from to resume it, or choose another --out")
 
 
 def _config_diff(old: Dict[str, Any], model_name: str,

@@ -42,6 +42,19 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    r"""An argparse type: a finite number of at least 0 (a penalty)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0 (got '{text}')") from None
+    if not 0.0 <= value < float('inf'):
+        raise argparse.ArgumentTypeError(
+            f"expected a number >= 0 (got {value})")
+    return value
+
+
 def unit_float(text: str) -> float:
     r"""An argparse type: a number in :math:`[0, 1]` (a share or a
     dropout rate)."""
@@ -100,8 +113,40 @@ TRAINER_DEFAULTS: Dict[str, Any] = dict(
     patience=10)
 
 
+#: How the trainer settings of :func:`~pyg_recs.engine.run` are checked.
+TRAINER_TYPES: Dict[str, Callable[[str], Any]] = dict(
+    epochs=positive_int, lr=positive_float, weight_decay=non_negative_float,
+    lr_step=non_negative_int, lr_gamma=positive_float,
+    patience=non_negative_int)
+
+
 class SettingError(ValueError):
-    r"""A setting that the recipe does not know."""
+    r"""A setting that the recipe does not know, or a value it refuses."""
+
+
+def check_value(name: str, value: Any, parse: Callable[[str], Any],
+                choices: Optional[tuple] = None) -> None:
+    r"""Raises :class:`SettingError` unless :obj:`value` passes the same
+    check as on the command line (:obj:`parse`, an argparse type, and
+    :obj:`choices`), so that a value given from Python or read from a
+    :obj:`config.json` is held to the command line's rules."""
+    if value is None or parse in (bool, str):
+        pass
+    elif isinstance(value, bool) or (
+            isinstance(value, float) and parse in (
+                positive_int, non_negative_int, int)
+            and not float(value).is_integer()):
+        raise SettingError(f"Invalid setting {name}={value!r}: expected "
+                           f"an integer")
+    else:
+        try:
+            parse(str(value))
+        except (argparse.ArgumentTypeError, ValueError, TypeError) as e:
+            raise SettingError(
+                f"Invalid setting {name}={value!r}: {e}") from None
+    if choices is not None and value is not None and value not in choices:
+        raise SettingError(f"Invalid setting {name}={value!r}: choose "
+                           f"from {list(choices)}")
 
 
 @dataclass
@@ -135,6 +180,10 @@ class Recipe:
             raise SettingError(
                 f"Unknown setting(s) {sorted(unknown)} for the "
                 f"'{self.name}' recipe; it takes {sorted(self.settings)}")
+        for key, value in settings.items():
+            setting = self.settings.get(key)
+            if setting is not None:
+                check_value(key, value, setting.type, setting.choices)
 
     def __call__(self, **kwargs):
         self.check(kwargs)

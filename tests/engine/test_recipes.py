@@ -1,5 +1,6 @@
 import json
 import os.path as osp
+import re
 
 import pytest
 
@@ -70,6 +71,29 @@ def test_run_refuses_unknown_settings_before_writing(sample_root, tmp_path):
     with pytest.raises(SettingError, match="'hiden'"):
         run('srgnn', dict(dataset='srgnn-format', root=sample_root,
                           hiden=8), out_dir=str(out), progress=False)
+    assert not out.exists()
+
+
+@pytest.mark.parametrize('settings, hp, message', [
+    (dict(max_train=-1000), {}, 'max_train=-1000'),
+    (dict(hidden=2.5), {}, 'hidden=2.5'),
+    (dict(val_split='newest'), {}, 'choose from'),
+    ({}, dict(epochs=0), 'epochs=0'),
+    ({}, dict(lr=float('nan')), 'lr=nan'),
+    ({}, dict(lr_gamma=-1.0), 'lr_gamma=-1.0'),
+    ({}, dict(weight_decay=-1e-5), 'weight_decay'),
+    ({}, dict(patience=-1), 'patience=-1'),
+])
+def test_run_holds_python_values_to_the_command_line_rules(
+        sample_root, tmp_path, settings, hp, message):
+    # From Python (or a hand-edited config.json) the values the command
+    # line refuses are refused too, before any folder is created.
+    from pyg_recs.engine import SettingError, run
+    out = tmp_path / 'run'
+    with pytest.raises(SettingError, match=re.escape(message)):
+        run('srgnn', dict(dataset='srgnn-format', root=sample_root,
+                          **settings), out_dir=str(out), progress=False,
+            **hp)
     assert not out.exists()
 
 

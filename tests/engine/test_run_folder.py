@@ -51,6 +51,45 @@ def test_refused_run_keeps_config(sample_root, finished, capsys, extra,
     assert main(['evaluate', '--run', out]) == 0
 
 
+def test_resume_on_other_data_is_refused(finished, tmp_path, capsys):
+    # The same model and settings, but --root holds another dataset (here
+    # the first half of the sample): refused before config.json is
+    # written, and the run still evaluates.
+    import pickle
+
+    from pyg_recs.data.safe_pickle import safe_load
+    out, config = finished
+    src = osp.join(osp.dirname(out), 'sample', 'raw')
+    other = tmp_path / 'other' / 'raw'
+    other.mkdir(parents=True)
+    for name in ('train.txt', 'test.txt'):
+        with open(osp.join(src, name), 'rb') as f:
+            seqs, targets = safe_load(f.read())
+        half = len(seqs) // 2
+        with open(other / name, 'wb') as f:
+            pickle.dump((seqs[:half], targets[:half]), f)
+    capsys.readouterr()
+    assert train(str(tmp_path / 'other'), out, '--resume') != 0
+    err = capsys.readouterr().err
+    assert 'was trained on other data' in err and 'num_' in err
+    with open(osp.join(out, 'config.json')) as f:
+        assert f.read() == config
+    assert main(['evaluate', '--run', out]) == 0
+
+
+def test_relative_root_is_stored_absolute(sample_root, tmp_path,
+                                          monkeypatch, capsys):
+    monkeypatch.chdir(osp.dirname(sample_root))
+    out = str(tmp_path / 'rel-run')
+    assert train(osp.basename(sample_root), out) == 0
+    import json
+    with open(osp.join(out, 'config.json')) as f:
+        root = json.load(f)['settings']['root']
+    assert root == osp.abspath(sample_root)
+    monkeypatch.chdir(tmp_path / 'rel-run')
+    assert main(['evaluate', '--run', out]) == 0
+
+
 def test_resume_of_another_model_is_refused(finished, capsys):
     out, config = finished
     capsys.readouterr()
