@@ -88,7 +88,7 @@ def torch_load_reason(error: Exception) -> str:
     import pickle
     if isinstance(error, pickle.UnpicklingError):
         return ('it is not a torch file, or it holds objects other than '
-                'tensors and plain containers; nothing was run from it')
+                'tensors and plain containers')
     lines = str(error).strip().splitlines()
     line = lines[0] if lines else type(error).__name__
     return line if len(line) <= 200 else line[:197] + '...'

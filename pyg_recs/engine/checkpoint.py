@@ -79,7 +79,8 @@ def load_checkpoint(path: str, map_location: Any = 'cpu') -> Dict[str, Any]:
     except Exception as e:  # Truncated, corrupt or not a torch file.
         raise CheckpointError(f"Could not read the checkpoint '{path}' "
                               f"(truncated, corrupt or not a pyg_recs "
-                              f"checkpoint): {torch_load_reason(e)}") from None
+                              f"checkpoint): {torch_load_reason(e)}; "
+                              f"nothing was run from it") from None
     if not isinstance(state, dict) or 'version' not in state:
         raise CheckpointError(f"'{path}' is not a pyg_recs checkpoint")
     if state['version'] != CHECKPOINT_VERSION:
@@ -101,7 +102,8 @@ def load_model_state(path: str, map_location: Any = 'cpu'
     except Exception as e:
         raise CheckpointError(f"Could not read the checkpoint '{path}' "
                               f"(truncated, corrupt or not a pyg_recs "
-                              f"checkpoint): {torch_load_reason(e)}") from None
+                              f"checkpoint): {torch_load_reason(e)}; "
+                              f"nothing was run from it") from None
     if isinstance(state, dict) and 'model' in state and 'version' in state:
         state = state['model']
     if not isinstance(state, dict) or not all(

@@ -146,3 +146,20 @@ def test_save_is_pyg_format_and_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         SafeInMemoryDataset.save(graphs[:1], path)
     assert open(path, 'rb').read() == before
+
+
+@pytest.mark.parametrize('content', ['payload', 'random'])
+@pytest.mark.parametrize('loader', ['load_checkpoint', 'load_model_state'])
+def test_crafted_or_random_checkpoint_runs_nothing(tmp_path, content,
+                                                   loader):
+    from pyg_recs.engine import checkpoint
+    path, marker = str(tmp_path / 'best.pt'), str(tmp_path / 'marker')
+    if content == 'payload':
+        plant(path, marker)
+    else:
+        with open(path, 'wb') as f:
+            f.write(bytes(range(256)) * 8)
+    with pytest.raises(checkpoint.CheckpointError,
+                       match="best.pt.*nothing was run from it"):
+        getattr(checkpoint, loader)(path)
+    assert not osp.exists(marker)

@@ -25,6 +25,13 @@ def finished(sample_root, tmp_path):
     return out, config
 
 
+def test_summary_prints_the_run_folder(sample_root, tmp_path, capsys):
+    out = str(tmp_path / 'printed')
+    assert train(sample_root, out) == 0
+    assert f'run folder: {out} (pyg-recs evaluate --run' in \
+        capsys.readouterr().out
+
+
 def test_config_is_absolute_and_evaluates_from_elsewhere(
         finished, tmp_path, monkeypatch, capsys):
     out, config = finished
