@@ -18,7 +18,7 @@ session and every item:
   (TAGNN before 2026-12-06);
 - ``fused-nodes``: one row per session node with :math:`\log c` for a
   node clicked :math:`c` times, and
-  :func:`pyg_recs.nn.aggr.segment_softmax_sum` (as :class:`TAGNN` runs);
+  :func:`pyg_recs.nn.aggr.target_attention` (as :class:`TAGNN` runs);
 - ``floor``: the two matrix products of ``fused-nodes`` and their
   backward alone (the unavoidable arithmetic).
 
@@ -39,11 +39,12 @@ HERE = osp.dirname(osp.abspath(__file__))
 sys.path.insert(0, osp.dirname(HERE))
 
 from torch_geometric.data import Batch  # noqa: E402
-from torch_geometric.utils import cumsum, scatter, softmax  # noqa: E402
+from torch_geometric.utils import scatter, softmax  # noqa: E402
 
 from pyg_recs.data import session_to_graph  # noqa: E402
 from pyg_recs.data.safe_pickle import safe_load  # noqa: E402
-from pyg_recs.nn.aggr import segment_softmax_sum  # noqa: E402
+from pyg_recs.io import atomic_write  # noqa: E402
+from pyg_recs.nn.aggr import target_attention  # noqa: E402
 
 
 def pyg_clicks(h, w, items, b):
@@ -56,11 +57,8 @@ def pyg_clicks(h, w, items, b):
 
 
 def fused_nodes(h, w, items, b):
-    count = torch.bincount(b.click_index, minlength=h.size(0))
-    ptr = cumsum(torch.bincount(b.batch, minlength=b.num_graphs))
-    logits = torch.addmm(count.to(h.dtype).log().unsqueeze(-1), h @ w,
-                         items.t())
-    return segment_softmax_sum(logits, h @ items.t(), ptr)
+    return target_attention(h, h @ w, items, b.click_index, b.batch,
+                            b.num_graphs)
 
 
 def floor(h, w, items, b):
@@ -133,8 +131,8 @@ def main(argv=None) -> int:
     }
     os.makedirs(args.out_dir, exist_ok=True)
     base = osp.join(args.out_dir, f'{args.tag}-target-attention')
-    with open(base + '.json', 'w') as f:
-        json.dump(report, f, indent=2)
+    atomic_write(base + '.json',
+                 lambda f: json.dump(report, f, indent=2), mode='w')
     lines = [
         f"# TAGNN target attention, {args.tag}", '',
         f"{len(batches)} batches of {args.batch_size} from `{path}` "
@@ -151,8 +149,8 @@ def main(argv=None) -> int:
               '```bash', 'python benchmarks/target_attention.py '
               + ' '.join(argv if argv is not None else sys.argv[1:]),
               '```', '']
-    with open(base + '.md', 'w') as f:
-        f.write('\n'.join(lines))
+    atomic_write(base + '.md', lambda f: f.write('\n'.join(lines)),
+                 mode='w')
     print('\n'.join(lines))
     return 0
 

@@ -63,6 +63,13 @@ def save_checkpoint(path: str, state: Dict[str, Any],
         atomic_json_dump(meta, path + '.json')
 
 
+def _unreadable(path: str, error: Exception) -> CheckpointError:
+    return CheckpointError(f"Could not read the checkpoint '{path}' "
+                           f"(truncated, corrupt or not a pyg_recs "
+                           f"checkpoint): {torch_load_reason(error)}; "
+                           f"nothing was run from it")
+
+
 def load_checkpoint(path: str, map_location: Any = 'cpu') -> Dict[str, Any]:
     r"""Loads a checkpoint written by :func:`save_checkpoint` with
     :obj:`weights_only=True`, so that loading never runs code.
@@ -77,10 +84,7 @@ def load_checkpoint(path: str, map_location: Any = 'cpu') -> Dict[str, Any]:
         state = torch.load(path, map_location=map_location,
                            weights_only=True)
     except Exception as e:  # Truncated, corrupt or not a torch file.
-        raise CheckpointError(f"Could not read the checkpoint '{path}' "
-                              f"(truncated, corrupt or not a pyg_recs "
-                              f"checkpoint): {torch_load_reason(e)}; "
-                              f"nothing was run from it") from None
+        raise _unreadable(path, e) from None
     if not isinstance(state, dict) or 'version' not in state:
         raise CheckpointError(f"'{path}' is not a pyg_recs checkpoint")
     if state['version'] != CHECKPOINT_VERSION:
@@ -100,10 +104,7 @@ def load_model_state(path: str, map_location: Any = 'cpu'
         state = torch.load(path, map_location=map_location,
                            weights_only=True)
     except Exception as e:
-        raise CheckpointError(f"Could not read the checkpoint '{path}' "
-                              f"(truncated, corrupt or not a pyg_recs "
-                              f"checkpoint): {torch_load_reason(e)}; "
-                              f"nothing was run from it") from None
+        raise _unreadable(path, e) from None
     if isinstance(state, dict) and 'model' in state and 'version' in state:
         state = state['model']
     if not isinstance(state, dict) or not all(

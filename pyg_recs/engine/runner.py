@@ -151,15 +151,15 @@ def run(
         # alike on every rank drives shuffling and negative sampling (the
         # trainer checkpoints its state, so resuming continues it).
         extra['generator'] = torch.Generator().manual_seed(seed)
-    lock = None
+    lock = old_config = None
     if out_dir is not None and rank == 0:
         # Lock and check the folder before anything is read or written:
         # another run's config.json and checkpoints stay as they are.
         lock = RunLock(out_dir)
         lock.acquire()
         try:
-            _check_run_folder(out_dir, model_name, _absolute_paths(settings),
-                              resume)
+            old_config = _check_run_folder(
+                out_dir, model_name, _absolute_paths(settings), resume)
         except BaseException:
             lock.release()
             raise
@@ -176,17 +176,13 @@ def run(
     if rank != 0:
         json_path = None
     if out_dir is not None and rank == 0:
-        try:  # Another dataset under a new root or raw_from: refuse.
-            _check_same_data(out_dir, exp.stats)
-        except BaseException:
-            lock.release()
-            raise
         config = {
             'model': model_name,
             'settings': _absolute_paths(settings),
             'stats': exp.stats,
         }
-        try:
+        try:  # Another dataset under a new root or raw_from: refuse.
+            _check_same_data(out_dir, old_config, exp.stats)
             atomic_json_dump(config, osp.join(out_dir, 'config.json'))
         except BaseException:
             lock.release()
@@ -292,13 +288,15 @@ def _check_writable_file(path: str, flag: str) -> None:
 
 
 def _check_run_folder(out_dir: str, model_name: str,
-                      settings: Dict[str, Any], resume: bool) -> None:
+                      settings: Dict[str, Any],
+                      resume: bool) -> Optional[Dict[str, Any]]:
     r"""Refuses to touch a run folder that holds another run: a different
     model or settings (whatever :obj:`resume` says), or any finished epoch
     when not resuming. Its :obj:`config.json` and checkpoints stay as
-    they are."""
+    they are. Returns the folder's config (:obj:`None` if it has none)."""
     import json
     path = osp.join(out_dir, 'config.json')
+    old = None
     if osp.isfile(path):
         try:
             with open(path, encoding='utf-8') as f:
@@ -318,20 +316,17 @@ def _check_run_folder(out_dir: str, model_name: str,
         raise RunFolderError(
             f"'{out_dir}' already holds a run; pass --resume to continue "
             f"it, or choose another --out")
+    return old
 
 
-def _check_same_data(out_dir: str, stats: Dict[str, Any]) -> None:
-    r"""Refuses a run folder whose run saw other data than the dataset just
-    opened (its sizes differ): a resume with another :obj:`root` or
-    :obj:`raw_from` must not continue on another dataset, nor overwrite
-    the run's :obj:`config.json`. Paths themselves may change (a run
-    folder moved to another machine)."""
-    import json
-    path = osp.join(out_dir, 'config.json')
-    if not osp.isfile(path):
-        return
-    with open(path, encoding='utf-8') as f:
-        old = json.load(f).get('stats') or {}
+def _check_same_data(out_dir: str, config: Optional[Dict[str, Any]],
+                     stats: Dict[str, Any]) -> None:
+    r"""Refuses a run folder whose run (its :obj:`config`) saw other data
+    than the dataset just opened (its sizes differ): a resume with another
+    :obj:`root` or :obj:`raw_from` must not continue on another dataset,
+    nor overwrite the run's :obj:`config.json`. Paths themselves may change
+    (a run folder moved to another machine)."""
+    old = (config or {}).get('stats') or {}
     diff = [f"{key}={old[key]!r} there, {stats.get(key)!r} here"
             for key in sorted(old) if old[key] != stats.get(key)]
     if diff:

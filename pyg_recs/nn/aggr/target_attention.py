@@ -4,7 +4,7 @@ from typing import Tuple
 
 import torch
 from torch import Tensor
-from torch_geometric.utils import segment
+from torch_geometric.utils import cumsum, segment
 
 
 def _expand(src: Tensor, count: Tensor, size: int) -> Tensor:
@@ -89,3 +89,38 @@ def segment_softmax_sum(logits: Tensor, values: Tensor,
     if logits.size(0) == 0:
         return logits.new_zeros(ptr.numel() - 1, logits.size(1), dtype=dtype)
     return _SegmentSoftmaxSum.apply(logits.to(dtype), values.to(dtype), ptr)
+
+
+def target_attention(h: Tensor, keys: Tensor, items: Tensor,
+                     click_index: Tensor, batch: Tensor,
+                     num_sessions: int) -> Tensor:
+    r"""TAGNN's target attention of every item over each session's clicks,
+    :obj:`[num_sessions, num_items]`:
+
+    .. math::
+        \mathbf{out}_{b, i} = \sum_{t \in b} \mathrm{softmax}_t \left(
+        \mathbf{v}_i^{\top} \mathbf{k}_t \right) \mathbf{v}_i^{\top}
+        \mathbf{h}_t ,
+
+    computed over the session nodes rather than the clicks: a node clicked
+    :math:`c` times is one row with :math:`\log c` added to its logits,
+    which is exactly :math:`c` rows of clicks; then
+    :func:`segment_softmax_sum`.
+
+    Args:
+        h (torch.Tensor): Node states, :obj:`[num_nodes, hidden]`.
+        keys (torch.Tensor): Node keys (TAGNN: :math:`\mathbf{W}
+            \mathbf{h}_t`), :obj:`[num_nodes, hidden]`.
+        items (torch.Tensor): Item embeddings, :obj:`[num_items, hidden]`.
+        click_index (torch.Tensor): The node of every click.
+        batch (torch.Tensor): The session of every node (any order).
+        num_sessions (int): The number of sessions.
+    """
+    count = torch.bincount(click_index, minlength=h.size(0))
+    if h.size(0) > 1 and bool((batch[1:] < batch[:-1]).any()):
+        batch, perm = batch.sort(stable=True)
+        h, keys, count = h[perm], keys[perm], count[perm]
+    ptr = cumsum(torch.bincount(batch, minlength=num_sessions))
+    logits = torch.addmm(count.to(keys.dtype).log().unsqueeze(-1), keys,
+                         items.t())
+    return segment_softmax_sum(logits, h @ items.t(), ptr)

@@ -2,9 +2,8 @@ import torch
 from torch import Tensor
 from torch.nn import Linear
 from torch_geometric.typing import Adj, OptTensor
-from torch_geometric.utils import cumsum
 
-from pyg_recs.nn.aggr import segment_softmax_sum
+from pyg_recs.nn.aggr import target_attention
 from pyg_recs.nn.models.srgnn import SRGNN
 
 
@@ -39,8 +38,8 @@ class TAGNN(SRGNN):
     are two matrix products of shape :obj:`[num_nodes, num_items]` (a node
     clicked :math:`c` times is one row with :math:`\log c` added to its
     affinities, which equals :math:`c` rows of clicks), normalised over each
-    session's nodes and summed in one autograd step by
-    :func:`~pyg_recs.nn.aggr.segment_softmax_sum`. A mini-batch costs
+    session's nodes and summed in one autograd step
+    (:func:`~pyg_recs.nn.aggr.target_attention`). A mini-batch costs
     :math:`O(U N d)` for :math:`U` session nodes and :math:`N` items (the
     reference code pads every session to the longest one,
     :math:`O(B L_{\max} N d)`).
@@ -79,13 +78,6 @@ class TAGNN(SRGNN):
         h = self.node_states(x, edge_index, edge_weight_in, edge_weight_out)
         s_h = self.readout(h, click_index, last_index, batch)
         items = self.item_weights()
-        # A node clicked c times weighs as c clicks: log(c) on its logits.
-        count = torch.bincount(click_index, minlength=h.size(0))
-        if h.size(0) > 1 and bool((batch[1:] < batch[:-1]).any()):
-            batch, perm = batch.sort(stable=True)
-            h, count = h[perm], count[perm]
-        ptr = cumsum(torch.bincount(batch, minlength=num_sessions))
-        logits = torch.addmm(count.to(h.dtype).log().unsqueeze(-1),
-                             self.lin_target(h), items.t())
-        target = segment_softmax_sum(logits, h @ items.t(), ptr)
+        target = target_attention(h, self.lin_target(h), items, click_index,
+                                  batch, num_sessions)
         return torch.addmm(target.to(s_h.dtype), s_h, items.t())
