@@ -884,7 +884,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
     }
     for model, dataset in pairs:
         n_epochs = epochs.get(model, 2)
-        run_dir = osp.join(work, dataset)
+        # One folder per model for its records and logs; the export is
+        # shared by the models of a dataset.
+        run_dir = osp.join(work, dataset, model)
         os.makedirs(run_dir, exist_ok=True)
         print(f'[{dataset}] preparing data', flush=True)
         data = prepare_data(dataset, args)
@@ -892,7 +894,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Any]:
                                    'info': data['info']}
         export_dir = None
         if args.compare:
-            export_dir = osp.join(run_dir, 'recbole-data')
+            export_dir = osp.join(work, dataset, 'recbole-data')
             report['data'][dataset]['export'] = export_data(
                 dataset, data['settings'], export_dir)
         print(f'[{dataset}] pyg_recs {model}, {n_epochs} epochs',

@@ -414,6 +414,35 @@ def jsonable(value):
     return str(value)
 
 
+def _per_phase_eval_mode(gnn_utils) -> None:
+    """Let RecBole-GNN (written for RecBole 1.1.1) read RecBole 1.2's
+    evaluation mode.
+
+    RecBole 1.2 stores ``eval_args['mode']`` per phase
+    (``{'valid': 'full', 'test': 'full'}``); RecBole-GNN compares the whole
+    value with ``'full'`` and so, on 1.2, builds negative-sampling loaders
+    that the 1.2 trainer cannot evaluate. The runner evaluates both phases
+    with one mode, which this passes on as the plain string.
+    """
+    pick = gnn_utils._get_customized_dataloader
+
+    def customized_dataloader(config, phase):
+        mode = config['eval_args']['mode']
+        if isinstance(mode, dict):
+            modes = set(mode.values())
+            if len(modes) != 1:
+                raise SystemExit(f'RecBole-GNN evaluates every phase with '
+                                 f'one mode (got {mode})')
+            config['eval_args']['mode'] = modes.pop()
+            try:
+                return pick(config, phase)
+            finally:
+                config['eval_args']['mode'] = mode
+        return pick(config, phase)
+
+    gnn_utils._get_customized_dataloader = customized_dataloader
+
+
 def run(args, workdir):
     """Load data, train epoch by epoch, evaluate; return the result dict."""
     t_start = time.perf_counter()
@@ -426,14 +455,16 @@ def run(args, workdir):
     if args.model in RECBOLE_GNN_MODELS:
         # RecBole-GNN's entry points (as its run_recbole_gnn.py uses them).
         try:
+            import recbole_gnn.utils as gnn_utils
             from recbole_gnn.config import Config
             from recbole_gnn.utils import (create_dataset, data_preparation,
                                            get_model, get_trainer)
-        except ImportError:
+        except ImportError as error:
             raise SystemExit(
-                f'{args.model} needs RecBole-GNN, which is not installed in '
-                f'this environment ({sys.executable}); it is not on PyPI: '
-                f'pip install git+https://github.com/RUCAIBox/RecBole-GNN')
+                f'{args.model} needs RecBole-GNN, which does not import in '
+                f'this environment ({sys.executable}: {error}); set it up '
+                f'with benchmarks/peers/setup_recbole.sh --with-gnn SRC')
+        _per_phase_eval_mode(gnn_utils)
     else:
         from recbole.config import Config
         from recbole.data import create_dataset, data_preparation
