@@ -21,8 +21,17 @@ Parts:
 * ``srgnn-compiled-bf16``: the same in bf16 with padded batches and
   :func:`torch.compile` with :obj:`mode='reduce-overhead'` (CUDA graphs);
   its epoch includes the compilation;
+* ``tagnn``: TAGNN's reproduction, the valid phase of
+  ``benchmarks/reproduce.py`` (random 10% validation split, the paper's
+  settings, the epoch with the best validation HR@20 tested), up to
+  ``--tagnn-epochs`` epochs, one more epoch per step: a part stopped by
+  its time limit keeps the record of every epoch it finished. Off the dry
+  run it also writes ``<out-dir>/<tag>-reproduce-tagnn-diginetica.*``;
 * ``ktup``: KTUP on ml-100k-kg for ``--ktup-epochs`` epochs, then the
   test evaluation.
+
+``srgnn-bf16`` (eager bf16) is not in ``gpu.sh``'s run, to leave its
+time to ``tagnn``; run it alone with ``gpu_bench.py srgnn-bf16``.
 
 With ``--dry-run`` everything runs on the CPU on tiny data
 (``srgnn-sample``, a few batches; ``recbole-test-kg``), to check the
@@ -49,7 +58,9 @@ SRGNN_PARTS = {
     'srgnn-bf16': ('bf16', False, False),
     'srgnn-compiled-bf16': ('bf16', True, True),
 }
-PARTS = ('prepare', *SRGNN_PARTS, 'ktup')
+PARTS = ('prepare', *SRGNN_PARTS, 'tagnn', 'ktup')
+#: What ``gpu.sh`` runs (the report lists the others only if they ran).
+DEFAULT_PARTS = tuple(p for p in PARTS if p != 'srgnn-bf16')
 KTUP_FILES = ('inter', 'kg', 'link')
 
 
@@ -101,6 +112,9 @@ def prepare(args) -> Dict[str, Any]:
     sizes = {split: len(session_dataset(s['dataset'], s['root'], split,
                                         s['val_ratio']))
              for split in ('train', 'test')}
+    # The splits of the tagnn part's valid phase:
+    for split in ('train', 'valid'):
+        session_dataset(s['dataset'], s['root'], split, 0.1, 'random')
     k = ktup_settings(args)
     kg_dataset(k['dataset'], k['root'], strict=k.get('strict', True))
     return {'seconds': time.perf_counter() - start, 'srgnn_sizes': sizes}
@@ -130,6 +144,47 @@ def train_part(model: str, settings: Dict[str, Any], args,
     }
 
 
+def tagnn_part(args) -> Dict[str, Any]:
+    r"""TAGNN's reproduction on the prepared Diginetica, one epoch more
+    per step (the run folder resumes), rewriting ``tagnn.json`` after each
+    so that a timeout loses only the epoch under way."""
+    import reproduce
+
+    from pyg_recs.io import atomic_json_dump
+    settings = srgnn_settings(args)
+    out = osp.join(args.work, 'tagnn')
+    phase = argparse.Namespace(
+        model='tagnn', dataset='diginetica', root=settings['root'],
+        val_split='random', max_train=settings.get('max_train'),
+        max_eval=settings.get('max_eval'), out=out, resume=True,
+        seed=2019, device=args.device, no_progress=True, precision='fp32')
+    command = (f"python benchmarks/gpu_bench.py tagnn --work {args.work}"
+               f"{' --dry-run' if args.dry_run else ''}")
+    result: Dict[str, Any] = {}
+    for epochs in range(1, args.tagnn_epochs + 1):
+        phase.epochs = epochs
+        valid = reproduce.run_phase(phase, 'valid')
+        record = reproduce.combine('tagnn', 'diginetica', {'valid': valid},
+                                   [command])
+        if not args.dry_run:
+            reproduce.write_record(record, osp.join(
+                args.out_dir, f'{args.tag}-reproduce-tagnn-diginetica'))
+        result = {
+            'epochs': record['epochs'],
+            'epoch_seconds': record['seconds_per_epoch'],
+            'eval_seconds': valid['eval_seconds'],
+            'best_epoch': record['best_epoch'],
+            'metrics': record['test'],
+            'peak_memory': valid['peak_memory'],
+            'hparams': valid['hparams'],
+            'stats': valid['stats'],
+            'status': 'ok',
+            'device_info': device_info(args.device),
+        }
+        atomic_json_dump(result, osp.join(args.work, 'tagnn.json'))
+    return result
+
+
 def run_part(part: str, args) -> Dict[str, Any]:
     if part == 'prepare':
         return prepare(args)
@@ -139,6 +194,8 @@ def run_part(part: str, args) -> Dict[str, Any]:
         settings['pad'] = pad
         return train_part('srgnn', settings, args, epochs=1,
                           precision=precision, compile=compile)
+    if part == 'tagnn':
+        return tagnn_part(args)
     if part == 'ktup':
         return train_part('ktup', ktup_settings(args), args,
                           epochs=args.ktup_epochs)
@@ -149,6 +206,10 @@ def report(args) -> Dict[str, Any]:
     parts = {}
     for part in PARTS:
         path = osp.join(args.work, f'{part}.json')
+        ran = any(osp.isfile(osp.join(args.work, f'{part}.{ext}'))
+                  for ext in ('json', 'rc'))
+        if part not in DEFAULT_PARTS and not ran:
+            continue
         if osp.isfile(path):
             with open(path) as f:
                 parts[part] = json.load(f)
@@ -207,6 +268,9 @@ def to_markdown(result: Dict[str, Any]) -> str:
                             'KG_Hits@10') if k in part['metrics']]
         shown = ', '.join(f"{k} {100 * part['metrics'][k]:.2f}"
                           for k in keys)
+        if 'best_epoch' in part:
+            shown += (f" (epoch {part['best_epoch']} of "
+                      f"{len(part['epoch_seconds'])}, best on validation)")
         lines.append(f"| {name} | ok | {epochs} | "
                      f"{part['eval_seconds']:.2f} | "
                      f"{'' if cuda is None else f'{cuda:.0f}'} | {shown} |")
@@ -222,6 +286,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--srgnn-data', default=None)
     parser.add_argument('--ktup-data', default=None)
     parser.add_argument('--ktup-epochs', type=int, default=None)
+    parser.add_argument('--tagnn-epochs', type=int, default=None,
+                        help='at most this many (default: the protocol\'s '
+                        '9; 2 in a dry run)')
     parser.add_argument('--device', default=None)
     parser.add_argument('--tag', default=time.strftime('%Y-%m-%d'))
     parser.add_argument('--out-dir', default=osp.join(HERE, 'results'))
@@ -234,6 +301,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             SHARED, 'recbole-test-kg' if args.dry_run else 'ml-100k-kg')
     if args.ktup_epochs is None:
         args.ktup_epochs = 1 if args.dry_run else 5
+    if args.tagnn_epochs is None:
+        args.tagnn_epochs = 2 if args.dry_run else 9
     if args.device is None:
         args.device = 'cpu' if args.dry_run else 'cuda'
     os.makedirs(args.work, exist_ok=True)

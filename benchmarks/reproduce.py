@@ -291,6 +291,17 @@ def to_markdown(record: Dict[str, Any]) -> str:
     return '\n'.join(lines)
 
 
+def write_record(record: Dict[str, Any], base: str) -> str:
+    r"""Writes :obj:`record` to :obj:`base`.json and .md (atomically);
+    returns the Markdown."""
+    from pyg_recs.io import atomic_json_dump, atomic_write
+    os.makedirs(osp.dirname(osp.abspath(base)), exist_ok=True)
+    atomic_json_dump(record, base + '.json')
+    text = to_markdown(record)
+    atomic_write(base + '.md', lambda f: f.write(text), mode='w')
+    return text
+
+
 # Running #####################################################################
 
 def run_phase(args, phase: str) -> Dict[str, Any]:
@@ -329,7 +340,6 @@ def _read_phases(out: str) -> Dict[str, Dict[str, Any]]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     from pyg_recs.cli import link_raw, positive_int, resolve_device
-    from pyg_recs.io import atomic_json_dump, atomic_write
 
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
@@ -402,11 +412,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     record = combine(args.model, args.dataset, found, [command])
     base = osp.join(args.results,
                     f'{args.tag}-reproduce-{args.model}-{args.dataset}')
-    os.makedirs(args.results, exist_ok=True)
-    atomic_json_dump(record, base + '.json')
-    text = to_markdown(record)
-    atomic_write(base + '.md', lambda f: f.write(text), mode='w')
-    print(text)
+    print(write_record(record, base))
     print(f'Wrote {base}.json and {base}.md')
     return 0
 

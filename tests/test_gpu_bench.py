@@ -31,13 +31,13 @@ def test_gpu_sh_dry_run_writes_every_part(tmp_path):
     assert result['dry_run'] is True and result['device'] == 'cpu'
     assert {'tag', 'device_name', 'torch', 'parts'} <= result.keys()
     parts = result['parts']
-    assert list(parts) == ['prepare', 'srgnn-fp32', 'srgnn-bf16',
-                           'srgnn-compiled-bf16', 'ktup']
+    # Eager bf16 is left out of the run (its time goes to tagnn):
+    assert list(parts) == ['prepare', 'srgnn-fp32', 'srgnn-compiled-bf16',
+                           'tagnn', 'ktup']
     assert all(p['status'] == 'ok' for p in parts.values())
     assert parts['prepare']['srgnn_sizes'] == {'train': 1205, 'test': 99}
     expected = {
         'srgnn-fp32': ('fp32', False, False),
-        'srgnn-bf16': ('bf16', False, False),
         'srgnn-compiled-bf16': ('bf16', True, True),
     }
     for name, (precision, pad, compile) in expected.items():
@@ -51,6 +51,19 @@ def test_gpu_sh_dry_run_writes_every_part(tmp_path):
         assert 0 <= part['metrics']['HR@20'] <= 1
         assert 'MRR@20' in part['metrics']
         assert 'rss_mb' in part['peak_memory']
+    # TAGNN's reproduction: the valid phase, two epochs in a dry run, the
+    # best validation epoch tested; its record stays in the work folder.
+    tagnn = parts['tagnn']
+    assert len(tagnn['epoch_seconds']) == 2
+    assert tagnn['stats']['num_train'] == 300
+    assert tagnn['stats']['val_split'] == 'random'
+    assert tagnn['best_epoch'] in (1, 2)
+    assert [e['epoch'] for e in tagnn['epochs']] == [1, 2]
+    assert all('HR@20' in e['valid'] and 'HR@20' in e['test_reported_only']
+               for e in tagnn['epochs'])
+    assert 0 <= tagnn['metrics']['HR@20'] <= 1
+    results = sorted(os.listdir(tmp_path / 'results'))
+    assert results == ['check-gpu.json', 'check-gpu.md']
     ktup = parts['ktup']
     assert len(ktup['epoch_seconds']) == 1
     assert 'Recall@10' in ktup['metrics']
