@@ -54,7 +54,7 @@ MODEL_DEFAULTS = {
 
 #: The session models: SRGNN from RecBole itself, its successors from
 #: RecBole-GNN (https://github.com/RUCAIBox/RecBole-GNN, not on PyPI:
-#: install it into RecBole's venv from its repository).
+#: ``setup_recbole.sh --with-gnn SRC`` installs it into RecBole's venv).
 SESSION_MODELS = ('SRGNN', 'NISER', 'GCSAN', 'TAGNN')
 RECBOLE_GNN_MODELS = ('NISER', 'GCSAN', 'TAGNN')
 for _name in RECBOLE_GNN_MODELS:
