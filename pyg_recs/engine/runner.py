@@ -4,6 +4,7 @@ r"""Running a recipe: :func:`run` trains any model of
 returns a JSON-ready record; :func:`load_run` rebuilds a finished run. Also
 the distributed setup and the environment report of the records.
 """
+import contextlib
 import os
 import os.path as osp
 import platform
@@ -151,61 +152,45 @@ def run(
         # alike on every rank drives shuffling and negative sampling (the
         # trainer checkpoints its state, so resuming continues it).
         extra['generator'] = torch.Generator().manual_seed(seed)
-    lock = old_config = None
-    if out_dir is not None and rank == 0:
-        # Lock and check the folder before anything is read or written:
-        # another run's config.json and checkpoints stay as they are.
-        lock = RunLock(out_dir)
-        lock.acquire()
-        try:
+    # rank 0 holds the run folder's lock from before anything is read or
+    # written in it (another run's config.json and checkpoints stay as they
+    # are) until training ends, on every way out.
+    with contextlib.ExitStack() as held:
+        old_config = None
+        if out_dir is not None and rank == 0:
+            held.enter_context(RunLock(out_dir))
             old_config = _check_run_folder(
                 out_dir, model_name, _absolute_paths(settings), resume)
-        except BaseException:
-            lock.release()
-            raise
-    if rank != 0:  # Let rank 0 process the dataset first.
-        _barrier()
-    try:
+        if rank != 0:  # Let rank 0 process the dataset first.
+            _barrier()
         exp = RECIPES[model_name](device=device, **settings, **extra)
-    except BaseException:
-        if lock is not None:
-            lock.release()
-        raise
-    if rank == 0:
-        _barrier()
-    if rank != 0:
-        json_path = None
-    if out_dir is not None and rank == 0:
-        config = {
-            'model': model_name,
-            'settings': _absolute_paths(settings),
-            'stats': exp.stats,
-        }
-        try:  # Another dataset under a new root or raw_from: refuse.
+        if rank == 0:
+            _barrier()
+        if rank != 0:
+            json_path = None
+        if out_dir is not None and rank == 0:
+            # Another dataset under a new root or raw_from: refuse.
             _check_same_data(out_dir, old_config, exp.stats)
-            atomic_json_dump(config, osp.join(out_dir, 'config.json'))
-        except BaseException:
-            lock.release()
-            raise
+            atomic_json_dump({
+                'model': model_name,
+                'settings': _absolute_paths(settings),
+                'stats': exp.stats,
+            }, osp.join(out_dir, 'config.json'))
 
-    trainer = Trainer(
-        exp.model, **hp, monitor=exp.monitor, metrics=exp.metrics,
-        ks=exp.ks, device=device,
-        out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn,
-        compile=compile, generator=extra.get('generator'),
-        precision=precision, compile_mode='reduce-overhead'
-        if torch.device(device).type == 'cuda'
-        and getattr(exp.train_loader, 'pad', False) else None)
-    if str(device).startswith('cuda') and torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-    start = time.perf_counter()
-    try:
+        trainer = Trainer(
+            exp.model, **hp, monitor=exp.monitor, metrics=exp.metrics,
+            ks=exp.ks, device=device,
+            out_dir=out_dir, progress=progress, eval_fn=exp.eval_fn,
+            compile=compile, generator=extra.get('generator'),
+            precision=precision, compile_mode='reduce-overhead'
+            if torch.device(device).type == 'cuda'
+            and getattr(exp.train_loader, 'pad', False) else None)
+        if str(device).startswith('cuda') and torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        start = time.perf_counter()
         history = trainer.fit(
             exp.train_loader, exp.valid_loader, resume=resume,
             test_loader=exp.test_loader if test_each_epoch else None)
-    finally:
-        if lock is not None:
-            lock.release()
     train_seconds = time.perf_counter() - start
 
     test = trainer.evaluate(exp.test_loader)
