@@ -19,6 +19,7 @@ PUBLIC = [
     'pyg_recs.nn.conv',
     'pyg_recs.nn.aggr',
     'pyg_recs.nn.kge',
+    'pyg_recs.nn.functional',
     'pyg_recs.nn.models',
     'pyg_recs.metrics',
     'pyg_recs.engine',
