@@ -136,6 +136,38 @@ def test_gcsan_omega_mixes_attention_and_graph_state():
         GCSAN(10, 8, heads=3)
 
 
+@pytest.mark.parametrize('num_layers,causal,heads',
+                         [(1, False, 1), (2, False, 2), (2, True, 1)])
+def test_gcsan_last_query_block_equals_the_whole_encoder(num_layers, causal,
+                                                         heads):
+    from torch_geometric.utils import to_dense_batch
+    torch.manual_seed(0)
+    model = GCSAN(12, 8, num_layers=num_layers, causal=causal,
+                  heads=heads).eval()
+    batch = make_batch()
+    h = model.conv(model.item_emb(batch.x), batch.edge_index,
+                   batch.edge_weight_in, batch.edge_weight_out)
+    # The reference: every block over every click, then the last click.
+    dense, mask = to_dense_batch(h[batch.click_index],
+                                 batch.batch[batch.click_index])
+    size = dense.size(1)
+    attn_mask = torch.ones(size, size, dtype=torch.bool).triu(1) \
+        if causal else None
+    out = model.encoder(dense, mask=attn_mask, src_key_padding_mask=~mask)
+    length = mask.sum(1)
+    f_last = out[torch.arange(len(SESSIONS)), length - 1]
+    s = model.omega * f_last + (1 - model.omega) * h[batch.last_index]
+    expected = s @ model.item_emb.weight.t()
+    assert torch.allclose(model.batch_scores(batch), expected, atol=1e-5)
+    # Gradients reach every block (training mode, no dropout):
+    model.train()
+    model.encoder.apply(lambda m: setattr(m, 'p', 0.0)
+                        if isinstance(m, torch.nn.Dropout) else None)
+    model.batch_loss(batch).backward()
+    for name, p in model.encoder.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
 def test_tagnn_matches_the_per_item_formula():
     torch.manual_seed(0)
     model = TAGNN(10, 8).eval()
