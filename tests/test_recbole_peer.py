@@ -89,6 +89,21 @@ def test_config_turns_every_filter_off(tmp_path):
     assert cfg['checkpoint_dir'].startswith(str(tmp_path))
 
 
+def test_gcsan_layers_follow_hidden(tmp_path):
+    # RecBole-GNN's GCSAN sizes its attention by hidden_size (64 in its
+    # yaml) and its feed-forward by inner_size (256), not embedding_size.
+    runner = load_runner()
+    args = runner.parse_args([
+        '--model', 'GCSAN', '--data-dir', str(tmp_path), '--dataset', 'x',
+        '--out', str(tmp_path / 'o.json'), '--hidden', '48'])
+    cfg = runner.recbole_config_dict(args, 'data', str(tmp_path))
+    assert (cfg['embedding_size'], cfg['hidden_size'],
+            cfg['inner_size']) == (48, 48, 48)
+    args.model = 'SRGNN'
+    cfg = runner.recbole_config_dict(args, 'data', str(tmp_path))
+    assert 'hidden_size' not in cfg and 'inner_size' not in cfg
+
+
 def make_sessions(folder, name, seed=0):
     """Random prefix -> next item examples in three files."""
     rng = random.Random(seed)

@@ -277,6 +277,11 @@ def recbole_config_dict(args, data_path, workdir):
         'learning_rate': args.lr,
         'weight_decay': args.l2,
         'embedding_size': args.hidden,
+        # RecBole-GNN's GCSAN sizes its layers by hidden_size (64 in its
+        # yaml) and its feed-forward by inner_size (256): both follow
+        # --hidden, as pyg_recs' GC-SAN (one block, one head) does.
+        **({'hidden_size': args.hidden, 'inner_size': args.hidden}
+           if args.model == 'GCSAN' else {}),
         'clip_grad_norm': None,
         # evaluation
         'eval_batch_size': args.eval_batch_size,
