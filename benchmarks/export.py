@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from pyg_recs.io import atomic_json_dump, atomic_write
+from pyg_recs.io import atomic_json_dump, atomic_write, link_files
 
 SPLITS = ('train', 'valid', 'test')
 SESSION_HEADER = 'session_id:token\titem_id_list:token_seq\titem_id:token'
@@ -82,10 +82,7 @@ def prepare_session_root(
     info: Dict[str, Any] = {'source': osp.abspath(source),
                             'max_train': max_train, 'max_eval': max_eval}
     if max_train is None and max_eval is None:
-        for path in files:
-            target = osp.join(raw, osp.basename(path))
-            if not osp.lexists(target):
-                os.symlink(osp.abspath(path), target)
+        link_files(files, raw)
         info['subset'] = False
         return root, val_ratio, info
 

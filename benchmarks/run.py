@@ -41,6 +41,7 @@ sys.path.insert(1, REPO)
 from export import export_kg, export_session, prepare_session_root  # noqa
 from precision import cpu_name  # noqa
 from pyg_recs.engine.recipes import RECIPES, SESSION_MODELS  # noqa
+from pyg_recs.io import link_files  # noqa
 
 RUNNER = osp.join(HERE, 'peers', 'recbole_runner.py')
 DEFAULT_VENV = os.environ.get(
@@ -296,12 +297,8 @@ def prepare_data(name: str, args) -> Dict[str, Any]:
                     'val_ratio': val_ratio}
         return {'settings': settings, 'info': info}
     root = osp.join(args.cache_dir, name)
-    raw = osp.join(root, 'raw')
-    os.makedirs(raw, exist_ok=True)
-    for file in spec['files']:
-        target = osp.join(raw, file)
-        if not osp.lexists(target):
-            os.symlink(osp.abspath(osp.join(source, file)), target)
+    link_files([osp.join(source, file) for file in spec['files']],
+               osp.join(root, 'raw'))
     return {'settings': {'dataset': spec['recipe'], 'root': root},
             'info': {'source': osp.abspath(source)}}
 

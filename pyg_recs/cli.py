@@ -25,6 +25,7 @@ from pyg_recs.engine.settings import (  # noqa: F401 (re-exported)
     positive_int,
     unit_float,
 )
+from pyg_recs.io import link_files
 
 PRECISIONS = ('fp32', 'bf16')
 
@@ -117,28 +118,19 @@ def add_recipe_parser(models, name: str, recipe) -> argparse.ArgumentParser:
 
 def link_raw(source: str, raw_dir: str) -> None:
     r"""Symbolically links :obj:`source` (a file, or every file of a folder)
-    into :obj:`raw_dir`, leaving files already there untouched."""
+    into :obj:`raw_dir` (see :func:`pyg_recs.io.link_files`)."""
     if not osp.exists(source):
         raise FileNotFoundError(f"--raw-from: no such file or folder "
                                 f"'{source}'")
-    os.makedirs(raw_dir, exist_ok=True)
     if osp.isdir(source):
         files = [osp.join(source, f) for f in sorted(os.listdir(source))]
     else:
         files = [source]
-    for path in files:
-        if not osp.isfile(path):
-            continue
-        target = osp.join(raw_dir, osp.basename(path))
-        try:
-            os.symlink(osp.abspath(path), target)
-        except FileExistsError:  # Already there (or linked by another rank).
-            if osp.realpath(target) != osp.realpath(path):
-                raise ValueError(
-                    f"--raw-from: '{target}' is already there and is not "
-                    f"'{path}' (it is '{osp.realpath(target)}'); its "
-                    f"processed data would be reused. Use another --root "
-                    f"for this dataset, or remove '{raw_dir}'") from None
+    try:
+        link_files([f for f in files if osp.isfile(f)], raw_dir)
+    except ValueError as e:
+        raise ValueError(f"--raw-from: {e}. Use another --root for this "
+                         f"dataset, or remove '{raw_dir}'") from None
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:

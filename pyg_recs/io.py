@@ -3,13 +3,15 @@ r"""Crash-safe file writes.
 Every file pyg_recs writes (processed datasets, checkpoints, result JSON)
 goes through these helpers: the content is written to a temporary file in
 the same folder, flushed to disk and renamed over the target, so a crash
-never leaves a half-written file behind.
+never leaves a half-written file behind. Raw files are linked into a
+dataset's :obj:`raw/` folder by :func:`link_files`, which never replaces a
+file that is already there.
 """
 import json
 import os
 import os.path as osp
 import tempfile
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, List
 
 import torch
 
@@ -78,7 +80,37 @@ def atomic_json_dump(obj: Any, path: str) -> None:
                  mode='w')
 
 
-__all__ = ['atomic_write', 'atomic_torch_save', 'atomic_json_dump']
+def link_files(paths: Iterable[str], folder: str) -> List[str]:
+    r"""Symbolically links every file of :obj:`paths` into :obj:`folder`
+    (created if needed) under its own name, and returns the links.
+
+    A link or file already there is left untouched when it is the same
+    file (the same real path); when it is another file, a
+    :class:`ValueError` names both, and nothing is replaced: a dataset
+    folder must never silently mix raw files of two sources.
+    """
+    os.makedirs(folder, exist_ok=True)
+    targets = []
+    for path in paths:
+        if not osp.isfile(path):
+            raise FileNotFoundError(f"No such file '{path}' to link into "
+                                    f"'{folder}'")
+        target = osp.join(folder, osp.basename(path))
+        try:
+            os.symlink(osp.abspath(path), target)
+        except FileExistsError:  # Already there (or linked by another rank).
+            if osp.realpath(target) != osp.realpath(path):
+                raise ValueError(
+                    f"'{target}' is already there and is not '{path}' (it "
+                    f"is '{osp.realpath(target)}'); its processed data "
+                    f"would be reused. Remove '{target}' or link into "
+                    f"another folder") from None
+        targets.append(target)
+    return targets
+
+
+__all__ = ['atomic_write', 'atomic_torch_save', 'atomic_json_dump',
+           'link_files']
 
 
 def torch_load_reason(error: Exception) -> str:
