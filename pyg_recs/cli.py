@@ -129,8 +129,8 @@ def link_raw(source: str, raw_dir: str) -> None:
     try:
         link_files([f for f in files if osp.isfile(f)], raw_dir)
     except ValueError as e:
-        raise ValueError(f"--raw-from: {e}. Use another --root for this "
-                         f"dataset, or remove '{raw_dir}'") from None
+        raise ValueError(f"--raw-from: {e} (another --root "
+                         f"gives another folder)") from None
 
 
 def train(args: argparse.Namespace) -> Dict[str, Any]:
